@@ -1,0 +1,3 @@
+from inventory_cli.cli.app import main
+
+main()

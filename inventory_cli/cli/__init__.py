@@ -1,0 +1,1 @@
+"""The command line: typer commands, output rendering and the one error boundary."""

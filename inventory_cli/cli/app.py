@@ -1,0 +1,405 @@
+"""The `inventory` command: parse, build a command or query, run it, render.
+
+Heavier modules (the application, storage, rich) are imported inside the
+commands that use them, so that `--help` and TAB completion stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from inventory_cli import __version__
+from inventory_cli.cli.boundary import EXIT_REFUSED, UsageProblem, fail, guarded
+
+app = typer.Typer(
+    name="inventory",
+    help="Stock of a store as an append-only event log in one SQLite file.\n\n"
+    "Example: inventory add SKU-1 10 && inventory stock SKU-1",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# Quantities are read as text and validated by the domain, so that "-5" or "1.5"
+# get the same clear message as "abc" instead of "No such option".
+QUANTITY_CONTEXT = {"ignore_unknown_options": True}
+
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document for scripts.")]
+Store = Annotated[
+    str,
+    typer.Option("--store", "-s", envvar="INVENTORY_STORE", help="The store acted on.", show_default=True),
+]
+Key = Annotated[
+    Optional[str],
+    typer.Option("--id", help="Idempotency key: running again with the same id changes nothing."),
+]
+Product = Annotated[str, typer.Argument(help="The product code (SKU).", show_default=False)]
+QuantityArg = Annotated[str, typer.Argument(help="A whole number of units, 1 to 1,000,000,000.", show_default=False)]
+
+
+class Settings:
+    """Where the database is and how long a writer waits for it."""
+
+    def __init__(self, db: str | None) -> None:
+        self.db = db or os.environ.get("INVENTORY_DB") or _default_db()
+
+    @staticmethod
+    def busy_timeout() -> float:
+        raw = os.environ.get("INVENTORY_BUSY_TIMEOUT", "30")
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds <= 86_400:
+            raise UsageProblem(
+                f"INVENTORY_BUSY_TIMEOUT must be a number of seconds from 0 to 86400; got {raw!r}."
+            )
+        return seconds
+
+    def open(self, *, create: bool):  # -> SqliteEventStore | None
+        from inventory_cli.storage.sqlite_store import open_store
+
+        return open_store(self.db, create=create, busy_timeout=self.busy_timeout())
+
+
+def _default_db() -> str:
+    from platformdirs import user_data_dir
+
+    return os.path.join(user_data_dir("inventory-cli", appauthor=False), "inventory.db")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"inventory {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    db: Annotated[
+        Optional[str],
+        typer.Option(
+            "--db",
+            envvar="INVENTORY_DB",
+            help="The SQLite file (default: inventory.db in the user data folder).",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    ctx.obj = Settings(db)
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    return ctx.obj if isinstance(ctx.obj, Settings) else Settings(None)
+
+
+# -- write commands -----------------------------------------------------------------
+
+
+def _write(ctx: typer.Context, command, as_json: bool, describe) -> None:
+    from inventory_cli.application.handlers import run_command
+    from inventory_cli.cli import render
+
+    store = _settings(ctx).open(create=True)
+    try:
+        result = run_command(store, command)
+    finally:
+        store.close()
+    if as_json:
+        render.print_json(render.write_result_json(result))
+    else:
+        prefix = f"Already done earlier (id {command.key or getattr(command, 'reservation_id', '')}): " if result.duplicate else ""
+        render.print_message(prefix + describe(result) + " " + render.balance_sentence(result.line))
+
+
+@app.command(context_settings=QUANTITY_CONTEXT, epilog="Example: inventory add SKU-1 10 --reason delivery")
+@guarded
+def add(
+    ctx: typer.Context,
+    product: Product,
+    quantity: QuantityArg,
+    reason: Annotated[str, typer.Option(help="Why the stock arrived.")] = "received",
+    store: Store = "main",
+    key: Key = None,
+    as_json: Json = False,
+) -> None:
+    """Stock arrives: add QUANTITY units of PRODUCT."""
+    from inventory_cli.application.commands import AddStock
+    from inventory_cli.domain import values as v
+
+    command = AddStock(v.StoreCode(store), v.ProductCode(product), v.Quantity(quantity),
+                       v.Reason(reason), _key(key))
+    _write(ctx, command, as_json, lambda r: f"Added {command.quantity} × {command.product} ({command.reason}).")
+
+
+@app.command(context_settings=QUANTITY_CONTEXT, epilog="Example: inventory remove SKU-1 2 --reason damaged")
+@guarded
+def remove(
+    ctx: typer.Context,
+    product: Product,
+    quantity: QuantityArg,
+    reason: Annotated[str, typer.Option(help="Why the stock left: sold, damaged, lost…")] = "sold",
+    store: Store = "main",
+    key: Key = None,
+    as_json: Json = False,
+) -> None:
+    """Stock leaves: remove QUANTITY units of PRODUCT (refused beyond what is available)."""
+    from inventory_cli.application.commands import RemoveStock
+    from inventory_cli.domain import values as v
+
+    command = RemoveStock(v.StoreCode(store), v.ProductCode(product), v.Quantity(quantity),
+                          v.Reason(reason), _key(key))
+    _write(ctx, command, as_json, lambda r: f"Removed {command.quantity} × {command.product} ({command.reason}).")
+
+
+@app.command(context_settings=QUANTITY_CONTEXT, epilog="Example: inventory reserve SKU-1 2 --customer c-17")
+@guarded
+def reserve(
+    ctx: typer.Context,
+    product: Product,
+    quantity: QuantityArg,
+    customer: Annotated[str, typer.Option(help="Who the units are held for.", show_default=False)],
+    reservation_id: Annotated[
+        Optional[str],
+        typer.Option("--id", help="The reservation id to use; also the idempotency key."),
+    ] = None,
+    store: Store = "main",
+    as_json: Json = False,
+) -> None:
+    """Hold QUANTITY units of PRODUCT for a customer; prints the reservation id."""
+    from inventory_cli.application.commands import ReserveStock
+    from inventory_cli.domain import values as v
+
+    command = ReserveStock(
+        v.StoreCode(store), v.ProductCode(product), v.Quantity(quantity), v.CustomerCode(customer),
+        None if reservation_id is None else v.ReservationId(reservation_id),
+    )
+    _write(ctx, command, as_json, lambda r: (
+        f"Reserved {r.reservation.quantity} × {r.line.product} for {r.reservation.customer}: "
+        f"reservation {r.reservation.reservation_id}."
+    ))
+
+
+@app.command(epilog="Example: inventory release R-1A2B3C4D --reason 'customer cancelled'")
+@guarded
+def release(
+    ctx: typer.Context,
+    reservation_id: Annotated[str, typer.Argument(metavar="RID", help="The reservation id.", show_default=False)],
+    reason: Annotated[str, typer.Option(help="Why the reservation ends.")] = "released",
+    key: Key = None,
+    as_json: Json = False,
+) -> None:
+    """Give a reservation's units back to available."""
+    from inventory_cli.application.commands import ReleaseReservation
+    from inventory_cli.domain import values as v
+
+    command = ReleaseReservation(v.ReservationId(reservation_id), v.Reason(reason), _key(key))
+    _write(ctx, command, as_json, lambda r: (
+        f"Released reservation {command.reservation_id} "
+        f"({r.reservation.quantity} × {r.line.product} for {r.reservation.customer})."
+    ))
+
+
+@app.command(epilog="Example: inventory fulfill R-1A2B3C4D")
+@guarded
+def fulfill(
+    ctx: typer.Context,
+    reservation_id: Annotated[str, typer.Argument(metavar="RID", help="The reservation id.", show_default=False)],
+    key: Key = None,
+    as_json: Json = False,
+) -> None:
+    """The reserved units leave the store: on hand and reserved both drop."""
+    from inventory_cli.application.commands import FulfillReservation
+    from inventory_cli.domain import values as v
+
+    command = FulfillReservation(v.ReservationId(reservation_id), _key(key))
+    _write(ctx, command, as_json, lambda r: (
+        f"Fulfilled reservation {command.reservation_id} "
+        f"({r.reservation.quantity} × {r.line.product} to {r.reservation.customer})."
+    ))
+
+
+@app.command(context_settings=QUANTITY_CONTEXT, epilog="Example: inventory count SKU-1 7")
+@guarded
+def count(
+    ctx: typer.Context,
+    product: Product,
+    quantity: Annotated[str, typer.Argument(help="The units counted, 0 to 1,000,000,000.", show_default=False)],
+    store: Store = "main",
+    key: Key = None,
+    as_json: Json = False,
+) -> None:
+    """A physical count: set on hand to QUANTITY and record the difference."""
+    from inventory_cli.application.commands import CountStock
+    from inventory_cli.domain import values as v
+
+    command = CountStock(v.StoreCode(store), v.ProductCode(product), v.CountedQuantity(quantity), _key(key))
+    _write(ctx, command, as_json, lambda r: f"Counted {command.quantity} × {command.product}.")
+
+
+def _key(key: str | None) -> str | None:
+    from inventory_cli.domain.values import IdempotencyKey
+
+    return None if key is None else IdempotencyKey(key)
+
+
+# -- queries ---------------------------------------------------------------------------
+
+AllStores = Annotated[bool, typer.Option("--all-stores", help="Every store, not only --store.")]
+OptionalProduct = Annotated[Optional[str], typer.Argument(help="One product code; all when omitted.", show_default=False)]
+
+
+@app.command(epilog="Example: inventory stock SKU-1 --all-stores")
+@guarded
+def stock(
+    ctx: typer.Context,
+    product: OptionalProduct = None,
+    all_stores: AllStores = False,
+    store: Store = "main",
+    as_json: Json = False,
+) -> None:
+    """Current stock, from the projections."""
+    from inventory_cli.application import queries
+    from inventory_cli.domain import values as v
+
+    store_code = None if all_stores else v.StoreCode(store)
+    product_code = None if product is None else v.ProductCode(product)
+    lines = _read(ctx, lambda s: queries.stock(s, store_code, product_code))
+    _print_lines(lines, as_json, "No stock recorded yet" + (f" in store {store_code}." if store_code else "."))
+
+
+@app.command(epilog="Example: inventory history SKU-1 --since 2026-11-01 --limit 20")
+@guarded
+def history(
+    ctx: typer.Context,
+    product: Product,
+    since: Annotated[Optional[str], typer.Option(help="From this date or time on (inclusive; local time unless an offset is given).", show_default=False)] = None,
+    until: Annotated[Optional[str], typer.Option(help="Up to this date or time (inclusive).", show_default=False)] = None,
+    limit: Annotated[Optional[int], typer.Option(min=0, help="Keep only the latest N events (oldest first).", show_default=False)] = None,
+    store: Store = "main",
+    as_json: Json = False,
+) -> None:
+    """The product's events in order, each with the balances after it."""
+    from inventory_cli.application import queries
+    from inventory_cli.cli import render
+    from inventory_cli.domain import values as v
+
+    store_code, product_code = v.StoreCode(store), v.ProductCode(product)
+    since_at, until_at = _time(since, "--since"), _time(until, "--until", end_of_day=True)
+    entries = _read(ctx, lambda s: queries.history(s, store_code, product_code, since=since_at,
+                                                  until=until_at, limit=limit))
+    if as_json:
+        render.print_json([render.history_json(e) for e in entries])
+    elif not entries:
+        render.print_message(f"No events for {product_code} in store {store_code}" +
+                             (" in that period." if since or until else "."))
+    else:
+        render.print_history_table(entries)
+
+
+@app.command(epilog="Example: inventory replay SKU-1 --until 2026-11-01T18:00")
+@guarded
+def replay(
+    ctx: typer.Context,
+    product: OptionalProduct = None,
+    all_stores: AllStores = False,
+    until: Annotated[Optional[str], typer.Option(help="Stock as it was at this date or time (on occurred_at, inclusive).", show_default=False)] = None,
+    position: Annotated[Optional[int], typer.Option(min=0, help="Stock as it was after the event at this log position.", show_default=False)] = None,
+    store: Store = "main",
+    as_json: Json = False,
+) -> None:
+    """Time travel: stock as it was, computed from the event log alone."""
+    from inventory_cli.application import queries
+    from inventory_cli.domain import values as v
+
+    if until is not None and position is not None:
+        raise UsageProblem("Give either --until or --position, not both.")
+    store_code = None if all_stores else v.StoreCode(store)
+    product_code = None if product is None else v.ProductCode(product)
+    until_at = _time(until, "--until", end_of_day=True)
+    lines = _read(ctx, lambda s: queries.replay(s, store_code, product_code, position=position, until=until_at))
+    _print_lines(lines, as_json, "No stock at that point.")
+
+
+@app.command("rebuild-projections", epilog="Example: inventory rebuild-projections --check --json")
+@guarded
+def rebuild_projections(
+    ctx: typer.Context,
+    check: Annotated[bool, typer.Option("--check", help="Only compare the projections with the log; exit 1 on any difference.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Rebuild every projection from the log (safe to run from cron while people work)."""
+    from inventory_cli.cli import render
+
+    started = time.perf_counter()
+    store = _settings(ctx).open(create=False)
+    try:
+        if store is None:
+            events = streams = 0
+            differences: list = []
+        else:
+            report = store.check_projections() if check else store.rebuild_projections()
+            events, streams, differences = report.events, report.streams, report.differences
+    finally:
+        if store is not None:
+            store.close()
+    document: dict = {"events": events, "streams": streams, "seconds": round(time.perf_counter() - started, 3)}
+    if check:
+        document["ok"] = not differences
+        document["differences"] = differences
+    if as_json:
+        render.print_json(document)
+    elif check:
+        render.print_message(
+            f"Projections match the log ({events} events, {streams} streams)." if not differences
+            else f"{len(differences)} projection rows differ from the log; run "
+                 "`inventory rebuild-projections` to rebuild them."
+        )
+    else:
+        render.print_message(f"Rebuilt the projections from {events} events over {streams} streams "
+                             f"in {document['seconds']} s.")
+    if differences:
+        raise typer.Exit(EXIT_REFUSED)
+
+
+def _read(ctx: typer.Context, query):
+    store = _settings(ctx).open(create=False)
+    try:
+        return query(store)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _print_lines(lines, as_json: bool, empty_message: str) -> None:
+    from inventory_cli.cli import render
+
+    if as_json:
+        render.print_json([line.as_dict() for line in lines])
+    elif not lines:
+        render.print_message(empty_message)
+    else:
+        render.print_stock_table(lines)
+
+
+def _time(text: str | None, option: str, *, end_of_day: bool = False) -> str | None:
+    from inventory_cli.timestamps import parse_user_time
+
+    if text is None:
+        return None
+    try:
+        return parse_user_time(text, end_of_day=end_of_day)
+    except ValueError as error:
+        raise UsageProblem(f"{option}: {error}") from None
+
+
+def main() -> None:
+    app(prog_name="inventory")

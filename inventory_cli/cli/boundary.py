@@ -1,0 +1,87 @@
+"""The single place where errors become exit codes and one-line messages on stderr."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+import sys
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
+
+import typer
+
+from inventory_cli.application.handlers import RetriesExhausted
+from inventory_cli.domain.errors import InvalidValue, RuleViolation
+from inventory_cli.storage.port import StorageBusy, StorageError
+
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_BAD_DATA = 65
+EXIT_INTERNAL = 70
+EXIT_UNUSABLE = 74
+EXIT_TEMPORARY = 75
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+class UsageProblem(Exception):
+    """A usage error found after parsing (exit 2)."""
+
+
+def fail(message: str, code: int) -> NoReturn:
+    sys.stderr.write(f"inventory: {message}\n")
+    sys.stderr.flush()
+    raise typer.Exit(code)
+
+
+def exit_code_for(error: BaseException) -> tuple[int, str]:
+    """The exit code and message for an error, or (EXIT_INTERNAL, …) for a bug."""
+    if isinstance(error, (InvalidValue, UsageProblem)):
+        return EXIT_USAGE, f"{error} Nothing was written."
+    if isinstance(error, RuleViolation):
+        return EXIT_REFUSED, f"{error} Nothing was written."
+    if isinstance(error, StorageError):
+        return EXIT_UNUSABLE, str(error)
+    if isinstance(error, (StorageBusy, RetriesExhausted)):
+        return EXIT_TEMPORARY, _busy_message(error)
+    if isinstance(error, sqlite3.DatabaseError):
+        if (getattr(error, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return EXIT_TEMPORARY, _busy_message(error)
+        return EXIT_UNUSABLE, (
+            f"The database can't be used: {error}. Check the file and free disk space; "
+            "nothing was written."
+        )
+    if isinstance(error, OSError):
+        return EXIT_UNUSABLE, f"The database can't be used: {error}. Nothing was written."
+    return EXIT_INTERNAL, (
+        f"unexpected error: {error!r}. This is a bug; please report it "
+        "(set INVENTORY_DEBUG=1 to see the traceback)."
+    )
+
+
+def _busy_message(error: BaseException) -> str:
+    return (
+        f"The database stayed busy ({error}). Nothing was written; try again in a moment, "
+        "or raise INVENTORY_BUSY_TIMEOUT."
+    )
+
+
+def guarded(function: F) -> F:
+    """Run a command body, turning every error into a message and an exit code."""
+
+    @functools.wraps(function)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        try:
+            return function(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            fail("interrupted; nothing of the unfinished command was written.", 130)
+        except Exception as error:
+            if os.environ.get("INVENTORY_DEBUG"):
+                raise
+            code, message = exit_code_for(error)
+            fail(message, code)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,126 @@
+"""Output: one JSON document for scripts, short lines and rich tables for people.
+
+rich is imported only when a table is printed, to keep start-up short.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from inventory_cli.application.handlers import WriteResult
+from inventory_cli.application.queries import HistoryEntry
+from inventory_cli.domain.events import event_data
+from inventory_cli.storage.port import StockLine
+
+
+def print_json(document: object) -> None:
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=None) + "\n")
+
+
+def write_result_json(result: WriteResult) -> dict[str, Any]:
+    document: dict[str, Any] = result.line.as_dict()
+    document["position"] = result.position
+    if result.reservation is not None:
+        document["reservation_id"] = result.reservation.reservation_id
+        document["quantity"] = result.reservation.quantity
+        document["customer"] = result.reservation.customer
+    return document
+
+
+def balance_sentence(line: StockLine) -> str:
+    return (
+        f"Now {line.on_hand} on hand, {line.reserved} reserved, "
+        f"{line.available} available in store {line.store}."
+    )
+
+
+def print_message(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def history_json(entry: HistoryEntry) -> dict[str, Any]:
+    recorded = entry.recorded
+    data = event_data(recorded.event)
+    return {
+        "position": recorded.position,
+        "version": recorded.version,
+        "type": type(recorded.event).__name__,
+        "store": recorded.store,
+        "product": recorded.product,
+        "quantity": recorded.event.quantity,
+        "occurred_at": recorded.occurred_at,
+        "recorded_at": recorded.recorded_at,
+        "reason": data.get("reason"),
+        "customer": data.get("customer"),
+        "reservation_id": data.get("reservation_id"),
+        "on_hand": entry.on_hand,
+        "reserved": entry.reserved,
+        "available": entry.available,
+    }
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[object]], *,
+                numeric: frozenset[str] = frozenset()) -> None:
+    """A rich table; plain ASCII and no colour when stdout is not a terminal."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=10_000, no_color=True, highlight=False)
+    table = Table(
+        title=title,
+        box=box.SIMPLE_HEAD if console.is_terminal else box.ASCII2,
+        safe_box=True,
+        highlight=False,
+    )
+    for column in columns:
+        table.add_column(column, justify="right" if column in numeric else "left", overflow="fold")
+    for row in rows:
+        table.add_row(*("" if value is None else str(value) for value in row))
+    console.print(table, soft_wrap=False)
+
+
+STOCK_COLUMNS = ("store", "product", "on hand", "reserved", "available", "version", "updated at")
+_STOCK_NUMERIC = frozenset({"on hand", "reserved", "available", "version"})
+
+
+def print_stock_table(lines: Sequence[StockLine], title: str | None = None) -> None:
+    print_table(
+        title,
+        STOCK_COLUMNS,
+        (
+            (l.store, l.product, l.on_hand, l.reserved, l.available, l.version, l.updated_at)
+            for l in lines
+        ),
+        numeric=_STOCK_NUMERIC,
+    )
+
+
+def print_history_table(entries: Sequence[HistoryEntry]) -> None:
+    def detail(entry: HistoryEntry) -> str:
+        data = event_data(entry.recorded.event)
+        return " ".join(f"{k}={v}" for k, v in data.items())
+
+    print_table(
+        None,
+        ("pos", "occurred at", "event", "qty", "detail", "on hand", "reserved", "available"),
+        (
+            (
+                e.recorded.position,
+                e.recorded.occurred_at,
+                type(e.recorded.event).__name__,
+                e.recorded.event.quantity,
+                detail(e),
+                e.on_hand,
+                e.reserved,
+                e.available,
+            )
+            for e in entries
+        ),
+        numeric=frozenset({"pos", "qty", "on hand", "reserved", "available"}),
+    )

@@ -1,0 +1,1 @@
+"""The domain: values, events and the Inventory aggregate. Pure: no I/O."""

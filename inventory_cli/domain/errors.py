@@ -1,0 +1,45 @@
+"""Domain errors. The CLI maps each family to one exit code."""
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+
+class InvalidValue(DomainError, ValueError):
+    """An argument is malformed: a usage error, nothing is written."""
+
+
+class RuleViolation(DomainError):
+    """A well-formed command that a business rule refuses."""
+
+
+class InsufficientStock(RuleViolation):
+    pass
+
+
+class CountBelowReserved(RuleViolation):
+    pass
+
+
+class UnknownReservation(RuleViolation):
+    pass
+
+
+class ReservationClosed(RuleViolation):
+    pass
+
+
+class ReservationIdTaken(RuleViolation):
+    pass
+
+
+class IdempotencyConflict(RuleViolation):
+    """The same idempotency key was used before for different content."""
+
+
+class OccurredAtOutOfOrder(RuleViolation):
+    """An event would be dated before the latest event of its stream."""
+
+
+class ConcurrencyConflict(DomainError):
+    """Another writer appended to the stream first; the command may be retried."""

@@ -1,0 +1,1 @@
+"""Storage adapters behind the small port in ``port.py``."""

@@ -1,0 +1,140 @@
+"""The storage port: what the application needs from an event log.
+
+SQLite implements it today (``sqlite_store``); a PostgreSQL twin can implement
+the same methods without touching the domain or the application.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from inventory_cli.domain.events import Event
+
+
+class StorageError(Exception):
+    """The database cannot be used (exit 74)."""
+
+
+class StorageBusy(Exception):
+    """The database stayed locked by another writer (exit 75)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    position: int
+    version: int
+    store: str
+    product: str
+    event: Event
+    occurred_at: str
+    recorded_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    stream_id: int
+    position: int
+    version: int
+    event: Event
+    occurred_at: str
+    recorded_at: str
+    idempotency_key: str | None
+    command_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StockLine:
+    store: str
+    product: str
+    on_hand: int
+    reserved: int
+    version: int
+    updated_at: str
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "store": self.store,
+            "product": self.product,
+            "on_hand": self.on_hand,
+            "reserved": self.reserved,
+            "available": self.on_hand - self.reserved,
+            "version": self.version,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """A stream's identity and the facts a writer needs before deciding."""
+
+    stream_id: int
+    store: str
+    product: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    key: str
+    command_hash: str
+    stream_id: int
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildReport:
+    events: int
+    streams: int
+    differences: list[dict[str, object]]
+
+
+class EventStore(Protocol):
+    # -- the write side: everything below runs inside ``write()`` -------------------
+    def write(self) -> AbstractContextManager[None]:
+        """One exclusive write transaction: commit on success, roll back on error."""
+
+    def head_position(self) -> int: ...
+
+    def stream(self, store: str, product: str, *, create: bool) -> StreamInfo | None: ...
+
+    def stream_by_id(self, stream_id: int) -> StreamInfo: ...
+
+    def find_reservation_stream(self, reservation_id: str) -> int | None: ...
+
+    def find_key(self, key: str) -> KeyRecord | None: ...
+
+    def append(self, events: Sequence[NewEvent], lines: Sequence[tuple[int, StockLine]]) -> None:
+        """Append events (positions given) and update the projections, in the open transaction.
+
+        ``lines`` are the new stock lines of the touched streams, by stream id.
+        """
+
+    # -- reads ------------------------------------------------------------------
+    def read_stream(
+        self,
+        stream_id: int,
+        *,
+        until_position: int | None = None,
+        until_time: str | None = None,
+    ) -> Iterator[RecordedEvent]: ...
+
+    def stock_lines(self, store: str | None, product: str | None) -> list[StockLine]: ...
+
+    def replay_lines(
+        self,
+        store: str | None,
+        product: str | None,
+        *,
+        until_position: int | None,
+        until_time: str | None,
+    ) -> list[StockLine]: ...
+
+    def rebuild_projections(self) -> RebuildReport: ...
+
+    def check_projections(self) -> RebuildReport: ...

@@ -1,0 +1,483 @@
+"""The event log and its projections in one SQLite file.
+
+WAL, ``synchronous=FULL`` and ``BEGIN IMMEDIATE`` writers; a file is used only
+when it is new, empty or carries our ``application_id`` (see ``schema``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from inventory_cli.domain.errors import ConcurrencyConflict
+from inventory_cli.domain.events import (
+    EVENT_TYPES,
+    ReservationFulfilled,
+    StockReleased,
+    StockReserved,
+    event_data,
+    event_from_record,
+)
+from inventory_cli.storage import schema
+from inventory_cli.storage.port import (
+    KeyRecord,
+    NewEvent,
+    RebuildReport,
+    RecordedEvent,
+    StockLine,
+    StorageBusy,
+    StorageError,
+    StreamInfo,
+)
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+_BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
+
+def _signed_sum(sign_attribute: str) -> str:
+    """SQL that sums the effect of events on one balance, from the domain's signs."""
+    cases = " ".join(
+        f"WHEN '{name}' THEN {sign} * e.quantity"
+        for name, cls in EVENT_TYPES.items()
+        if (sign := getattr(cls, sign_attribute))
+    )
+    return f"SUM(CASE e.type {cases} ELSE 0 END)"
+
+
+_ON_HAND_SUM = _signed_sum("on_hand_sign")
+_RESERVED_SUM = _signed_sum("reserved_sign")
+
+
+def is_busy(error: sqlite3.Error) -> bool:
+    return (getattr(error, "sqlite_errorcode", 0) & 0xFF) in _BUSY_CODES
+
+
+def open_store(
+    location: str, *, create: bool, busy_timeout: float = 30.0
+) -> SqliteEventStore | None:
+    """Open the database at ``location`` (a path or a ``file:`` URI).
+
+    Returns None when the file does not exist and ``create`` is false: a query
+    on a database that does not exist yet answers with nothing and creates
+    nothing. Raises StorageError for a file that is not ours or not usable.
+    """
+    is_uri = location.startswith("file:")
+    if not is_uri:
+        path = Path(location)
+        if path.is_dir():
+            raise StorageError(f"{location} is a directory, not a database file. Give a file path with --db.")
+        if not path.exists():
+            if not create:
+                return None
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StorageError(f"Cannot create the folder for {location}: {error.strerror}.") from None
+        else:
+            _check_header(path)
+    try:
+        conn = sqlite3.connect(
+            location, timeout=busy_timeout, isolation_level=None, uri=is_uri, check_same_thread=False
+        )
+    except sqlite3.Error as error:
+        raise StorageError(f"Cannot open the database {location}: {error}.") from None
+    store = SqliteEventStore(conn, location)
+    try:
+        if not store._prepare(create=create):
+            conn.close()
+            return None
+    except BaseException:
+        conn.close()
+        raise
+    return store
+
+
+def _check_header(path: Path) -> None:
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(SQLITE_HEADER))
+    except OSError as error:
+        raise StorageError(f"Cannot read {path}: {error.strerror}.") from None
+    if header and header != SQLITE_HEADER:
+        raise StorageError(
+            f"{path} is not an SQLite database. Check the --db path or INVENTORY_DB; "
+            "the file was left untouched."
+        )
+
+
+class SqliteEventStore:
+    """The SQLite implementation of the storage port."""
+
+    def __init__(self, conn: sqlite3.Connection, location: str) -> None:
+        self.conn = conn
+        self.location = location
+
+    # -- opening ------------------------------------------------------------------
+
+    def _prepare(self, *, create: bool) -> bool:
+        """Check the file is ours; initialise or migrate it. False: empty and not created."""
+        state = self._schema_state()
+        if state == "empty":
+            if not create:
+                return False
+            self._initialise()
+        elif state == "old":
+            self._initialise()
+        self.conn.execute("PRAGMA synchronous = FULL")
+        return True
+
+    def _schema_state(self) -> str:
+        try:
+            app_id = self.conn.execute("PRAGMA application_id").fetchone()[0]
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            objects = self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        except sqlite3.DatabaseError as error:
+            if is_busy(error):
+                raise StorageBusy(str(error)) from None
+            raise StorageError(
+                f"The database {self.location} is damaged or not a database ({error}). "
+                "Restore it from a backup; the file was left untouched."
+            ) from None
+        if app_id == schema.APPLICATION_ID:
+            if version > schema.CURRENT_VERSION:
+                raise StorageError(
+                    f"The database {self.location} was written by a newer version of inventory "
+                    f"(schema {version}, this one knows {schema.CURRENT_VERSION}). "
+                    "Upgrade inventory; the file was left untouched."
+                )
+            return "current" if version == schema.CURRENT_VERSION else "old"
+        if app_id == 0 and version == 0 and objects == 0:
+            return "empty"
+        raise StorageError(
+            f"The database {self.location} belongs to another application "
+            "(it has tables but not inventory's schema). Use another --db path; "
+            "the file was left untouched."
+        )
+
+    def _initialise(self) -> None:
+        mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal" and not self.location.startswith("file:"):
+            raise StorageError(f"Cannot switch {self.location} to WAL mode (got {mode}).")
+        with self.write():
+            # Another process may have initialised the file while we waited.
+            app_id = self.conn.execute("PRAGMA application_id").fetchone()[0]
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            if app_id == schema.APPLICATION_ID and version == schema.CURRENT_VERSION:
+                return
+            schema.migrate(self.conn, version if app_id == schema.APPLICATION_ID else 0)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- transactions ---------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read transaction: every query inside sees one state of the file."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("COMMIT")
+
+    # -- write side -------------------------------------------------------------------
+
+    def head_position(self) -> int:
+        return self.conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
+
+    def stream(self, store: str, product: str, *, create: bool) -> StreamInfo | None:
+        row = self.conn.execute(
+            "SELECT stream_id FROM streams WHERE store = ? AND product = ?", (store, product)
+        ).fetchone()
+        if row is not None:
+            return StreamInfo(row[0], store, product)
+        if not create:
+            return None
+        cursor = self.conn.execute(
+            "INSERT INTO streams (store, product) VALUES (?, ?)", (store, product)
+        )
+        return StreamInfo(cursor.lastrowid, store, product)  # type: ignore[arg-type]
+
+    def stream_by_id(self, stream_id: int) -> StreamInfo:
+        store, product = self.conn.execute(
+            "SELECT store, product FROM streams WHERE stream_id = ?", (stream_id,)
+        ).fetchone()
+        return StreamInfo(stream_id, store, product)
+
+    def find_reservation_stream(self, reservation_id: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT stream_id FROM reservations WHERE reservation_id = ?", (reservation_id,)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def find_key(self, key: str) -> KeyRecord | None:
+        row = self.conn.execute(
+            "SELECT key, command_hash, stream_id, position FROM idempotency_keys WHERE key = ?",
+            (key,),
+        ).fetchone()
+        return None if row is None else KeyRecord(*row)
+
+    def append(self, events: Sequence[NewEvent], lines: Sequence[tuple[int, StockLine]]) -> None:
+        dumps = json.dumps
+        try:
+            self.conn.executemany(
+                "INSERT INTO events (position, stream_id, version, type, quantity, data,"
+                " occurred_at, recorded_at, idempotency_key, command_hash)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        e.position,
+                        e.stream_id,
+                        e.version,
+                        type(e.event).__name__,
+                        e.event.quantity,
+                        dumps(event_data(e.event), ensure_ascii=False),
+                        e.occurred_at,
+                        e.recorded_at,
+                        e.idempotency_key,
+                        e.command_hash,
+                    )
+                    for e in events
+                ],
+            )
+        except sqlite3.IntegrityError as error:
+            raise ConcurrencyConflict(f"another writer appended first ({error})") from None
+        self._project_reservations(events)
+        self._project_keys(events)
+        self.conn.executemany(
+            "INSERT INTO stock (stream_id, store, product, on_hand, reserved, version, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (stream_id) DO UPDATE SET on_hand = excluded.on_hand,"
+            " reserved = excluded.reserved, version = excluded.version,"
+            " updated_at = excluded.updated_at",
+            [
+                (stream_id, l.store, l.product, l.on_hand, l.reserved, l.version, l.updated_at)
+                for stream_id, l in lines
+            ],
+        )
+
+    def _project_reservations(self, events: Sequence[NewEvent]) -> None:
+        opened, closed = [], []
+        for e in events:
+            event = e.event
+            if isinstance(event, StockReserved):
+                opened.append(
+                    (event.reservation_id, e.stream_id, event.quantity, event.customer, e.occurred_at)
+                )
+            elif isinstance(event, StockReleased):
+                closed.append(("released", e.occurred_at, event.reservation_id))
+            elif isinstance(event, ReservationFulfilled):
+                closed.append(("fulfilled", e.occurred_at, event.reservation_id))
+        if opened:
+            self.conn.executemany(
+                "INSERT INTO reservations (reservation_id, stream_id, quantity, customer, status,"
+                " created_at) VALUES (?, ?, ?, ?, 'open', ?)",
+                opened,
+            )
+        if closed:
+            self.conn.executemany(
+                "UPDATE reservations SET status = ?, closed_at = ? WHERE reservation_id = ?", closed
+            )
+
+    def _project_keys(self, events: Sequence[NewEvent]) -> None:
+        keys = {
+            e.idempotency_key: (e.idempotency_key, e.command_hash, e.stream_id, e.position)
+            for e in events
+            if e.idempotency_key is not None
+        }
+        if keys:
+            try:
+                self.conn.executemany(
+                    "INSERT INTO idempotency_keys (key, command_hash, stream_id, position)"
+                    " VALUES (?, ?, ?, ?)",
+                    keys.values(),
+                )
+            except sqlite3.IntegrityError as error:
+                raise ConcurrencyConflict(f"another writer used the same key ({error})") from None
+
+    # -- reads ------------------------------------------------------------------------
+
+    def read_stream(
+        self,
+        stream_id: int,
+        *,
+        until_position: int | None = None,
+        until_time: str | None = None,
+    ) -> Iterator[RecordedEvent]:
+        info = self.stream_by_id(stream_id)
+        sql = (
+            "SELECT position, version, type, quantity, data, occurred_at, recorded_at"
+            " FROM events WHERE stream_id = ?"
+        )
+        params: list[object] = [stream_id]
+        if until_position is not None:
+            sql += " AND position <= ?"
+            params.append(until_position)
+        if until_time is not None:
+            sql += " AND occurred_at <= ?"
+            params.append(until_time)
+        loads = json.loads
+        for position, version, type_name, quantity, data, occurred_at, recorded_at in self.conn.execute(
+            sql + " ORDER BY version", params
+        ):
+            yield RecordedEvent(
+                position,
+                version,
+                info.store,
+                info.product,
+                event_from_record(type_name, quantity, loads(data)),
+                occurred_at,
+                recorded_at,
+            )
+
+    def stock_lines(self, store: str | None, product: str | None) -> list[StockLine]:
+        sql = "SELECT store, product, on_hand, reserved, version, updated_at FROM stock"
+        where, params = _filters(("store", store), ("product", product))
+        rows = self.conn.execute(f"{sql}{where} ORDER BY store, product", params)
+        return [StockLine(*row) for row in rows]
+
+    def replay_lines(
+        self,
+        store: str | None,
+        product: str | None,
+        *,
+        until_position: int | None,
+        until_time: str | None,
+    ) -> list[StockLine]:
+        where, params = _filters(
+            ("s.store", store),
+            ("s.product", product),
+            ("e.position <=", until_position),
+            ("e.occurred_at <=", until_time),
+        )
+        rows = self.conn.execute(
+            f"SELECT s.store, s.product, {_ON_HAND_SUM}, {_RESERVED_SUM},"
+            " max(e.version), e.recorded_at"
+            f" FROM events AS e JOIN streams AS s USING (stream_id){where}"
+            " GROUP BY e.stream_id ORDER BY s.store, s.product",
+            params,
+        )
+        return [StockLine(*row) for row in rows]
+
+    # -- rebuild ------------------------------------------------------------------------
+
+    def _expected_projection_queries(self, target_suffix: str) -> list[str]:
+        return [
+            f"INSERT INTO stock{target_suffix} (stream_id, store, product, on_hand, reserved,"
+            " version, updated_at)"
+            f" SELECT e.stream_id, s.store, s.product, {_ON_HAND_SUM}, {_RESERVED_SUM},"
+            " max(e.version), e.recorded_at"
+            " FROM events AS e JOIN streams AS s USING (stream_id) GROUP BY e.stream_id",
+            f"INSERT INTO reservations{target_suffix} (reservation_id, stream_id, quantity,"
+            " customer, status, created_at)"
+            " SELECT json_extract(data, '$.reservation_id'), stream_id, quantity,"
+            " json_extract(data, '$.customer'), 'open', occurred_at"
+            " FROM events WHERE type = 'StockReserved' ORDER BY position",
+            f"UPDATE reservations{target_suffix} AS r SET"
+            " status = CASE c.type WHEN 'StockReleased' THEN 'released' ELSE 'fulfilled' END,"
+            " closed_at = c.occurred_at"
+            " FROM (SELECT json_extract(data, '$.reservation_id') AS reservation_id, type,"
+            " occurred_at FROM events"
+            " WHERE type IN ('StockReleased', 'ReservationFulfilled')) AS c"
+            " WHERE r.reservation_id = c.reservation_id",
+            f"INSERT INTO idempotency_keys{target_suffix} (key, command_hash, stream_id, position)"
+            " SELECT idempotency_key, command_hash, stream_id, max(position) FROM events"
+            " WHERE idempotency_key IS NOT NULL GROUP BY idempotency_key",
+        ]
+
+    def _counts(self) -> tuple[int, int]:
+        events = self.head_position()
+        streams = self.conn.execute("SELECT count(*) FROM streams").fetchone()[0]
+        return events, streams
+
+    def rebuild_projections(self) -> RebuildReport:
+        """Build new projection tables beside the old ones and swap them in.
+
+        It all happens in one write transaction, so readers keep seeing the old
+        tables until the commit, and a crash leaves the old tables in place.
+        """
+        with self.write():
+            for table in schema.PROJECTION_TABLES:
+                self.conn.execute(f"DROP TABLE IF EXISTS {table}_next")
+            for statement in schema._statements(schema.projection_ddl("_next")):
+                self.conn.execute(statement)
+            for statement in self._expected_projection_queries("_next"):
+                self.conn.execute(statement)
+            for table in schema.PROJECTION_TABLES:
+                self.conn.execute(f"DROP TABLE {table}")
+                self.conn.execute(f"ALTER TABLE {table}_next RENAME TO {table}")
+            for statement in schema._statements(schema.PROJECTION_INDEXES):
+                self.conn.execute(statement)
+            events, streams = self._counts()
+        return RebuildReport(events, streams, [])
+
+    def check_projections(self) -> RebuildReport:
+        """Compare the projections with what the log says, changing nothing."""
+        with self.snapshot():
+            for table in schema.PROJECTION_TABLES:
+                self.conn.execute(f"DROP TABLE IF EXISTS temp.{table}_expected")
+            ddl = schema.projection_ddl("_expected").replace("CREATE TABLE ", "CREATE TEMP TABLE ")
+            for statement in schema._statements(ddl):
+                self.conn.execute(statement)
+            for statement in self._expected_projection_queries("_expected"):
+                self.conn.execute(statement)
+            differences: list[dict[str, object]] = []
+            for table, key in (
+                ("stock", "stream_id"),
+                ("reservations", "reservation_id"),
+                ("idempotency_keys", "key"),
+            ):
+                differences += self._table_differences(table, key)
+            events, streams = self._counts()
+            for table in schema.PROJECTION_TABLES:
+                self.conn.execute(f"DROP TABLE temp.{table}_expected")
+        return RebuildReport(events, streams, differences)
+
+    def _table_differences(self, table: str, key: str) -> list[dict[str, object]]:
+        cursor = self.conn.execute(f"SELECT * FROM main.{table} LIMIT 0")
+        columns = [d[0] for d in cursor.description]
+        actual = {row[columns.index(key)]: row for row in self.conn.execute(f"SELECT * FROM main.{table}")}
+        expected = {
+            row[columns.index(key)]: row
+            for row in self.conn.execute(f"SELECT {', '.join(columns)} FROM temp.{table}_expected")
+        }
+        differences = []
+        for k in sorted(actual.keys() | expected.keys(), key=str):
+            want, have = expected.get(k), actual.get(k)
+            if want != have:
+                differences.append(
+                    {
+                        "table": table,
+                        "key": k,
+                        "expected": None if want is None else dict(zip(columns, want)),
+                        "actual": None if have is None else dict(zip(columns, have)),
+                    }
+                )
+        return differences
+
+
+def _filters(*conditions: tuple[str, object]) -> tuple[str, list[object]]:
+    """A WHERE clause from (column-or-comparison, value) pairs, skipping None values."""
+    parts, params = [], []
+    for column, value in conditions:
+        if value is None:
+            continue
+        parts.append(column + (" ?" if column.endswith(("<=", ">=", "<", ">")) else " = ?"))
+        params.append(value)
+    return (" WHERE " + " AND ".join(parts) if parts else ""), params
+
