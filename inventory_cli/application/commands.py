@@ -1,4 +1,7 @@
-"""Commands: what a user asks for, validated, as frozen dataclasses.
+"""Commands: what a user asks for, validated, as immutable named tuples.
+
+(Named tuples rather than frozen dataclasses: an import builds one per row, and
+they are several times cheaper to create.)
 
 ``content_hash`` fingerprints a command for idempotency keys: the operation and
 its fields, not the key itself, the actor or the time it was sent.
@@ -8,13 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, fields
-from typing import ClassVar, Union
+from typing import NamedTuple, Union
 
 
-@dataclass(frozen=True, slots=True)
-class AddStock:
-    op: ClassVar[str] = "add"
+class AddStock(NamedTuple):
     store: str
     product: str
     quantity: int
@@ -23,9 +23,7 @@ class AddStock:
     at: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RemoveStock:
-    op: ClassVar[str] = "remove"
+class RemoveStock(NamedTuple):
     store: str
     product: str
     quantity: int
@@ -34,11 +32,9 @@ class RemoveStock:
     at: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ReserveStock:
+class ReserveStock(NamedTuple):
     """``reservation_id`` is also the idempotency key when the user chose it."""
 
-    op: ClassVar[str] = "reserve"
     store: str
     product: str
     quantity: int
@@ -48,26 +44,20 @@ class ReserveStock:
     at: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ReleaseReservation:
-    op: ClassVar[str] = "release"
+class ReleaseReservation(NamedTuple):
     reservation_id: str
     reason: str = "released"
     key: str | None = None
     at: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class FulfillReservation:
-    op: ClassVar[str] = "fulfill"
+class FulfillReservation(NamedTuple):
     reservation_id: str
     key: str | None = None
     at: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CountStock:
-    op: ClassVar[str] = "count"
+class CountStock(NamedTuple):
     store: str
     product: str
     quantity: int
@@ -82,11 +72,20 @@ StreamCommand = Union[AddStock, RemoveStock, ReserveStock, CountStock]
 RESERVATION_COMMANDS = (ReleaseReservation, FulfillReservation)
 
 
+OPS: dict[type, str] = {
+    AddStock: "add",
+    RemoveStock: "remove",
+    ReserveStock: "reserve",
+    ReleaseReservation: "release",
+    FulfillReservation: "fulfill",
+    CountStock: "count",
+}
+
+
 def content_hash(command: Command) -> str:
-    content = {"op": command.op}
-    for field in fields(command):
-        if field.name != "key":
-            content[field.name] = getattr(command, field.name)
+    content = command._asdict()
+    del content["key"]
+    content["op"] = OPS[type(command)]
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 

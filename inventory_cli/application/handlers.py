@@ -48,8 +48,8 @@ def run_command(store: EventStore, command: Command, clock: Callable[[], str] = 
 
 
 def _result(outcome: Outcome) -> WriteResult:
-    assert outcome.line is not None
-    return WriteResult(outcome.line, outcome.position, outcome.reservation)
+    assert outcome.stream is not None
+    return WriteResult(outcome.stream.line(), outcome.position, outcome.reservation)
 
 
 def answer_for_key(store: EventStore, record: KeyRecord) -> WriteResult:

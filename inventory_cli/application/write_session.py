@@ -9,7 +9,7 @@ used inside ``EventStore.write()``; the caller commits or rolls back.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from inventory_cli.application.commands import (
     AddStock,
@@ -20,7 +20,6 @@ from inventory_cli.application.commands import (
     RemoveStock,
     ReserveStock,
     content_hash,
-    idempotency_key,
 )
 from inventory_cli.domain.errors import (
     IdempotencyConflict,
@@ -39,16 +38,6 @@ from inventory_cli.domain.inventory import Inventory, Reservation
 from inventory_cli.storage.port import EventStore, KeyRecord, NewEvent, StockLine, StreamInfo
 
 
-@dataclass(slots=True)
-class Outcome:
-    """What one command did: the new stock line, or the earlier answer for a known key."""
-
-    position: int
-    line: StockLine | None = None
-    reservation: Reservation | None = None
-    duplicate_of: KeyRecord | None = None
-
-
 class _Stream:
     __slots__ = ("info", "inventory", "last_occurred_at", "updated_at")
 
@@ -61,6 +50,15 @@ class _Stream:
     def line(self) -> StockLine:
         inv = self.inventory
         return StockLine(inv.store, inv.product, inv.on_hand, inv.reserved, inv.version, self.updated_at)
+
+
+class Outcome(NamedTuple):
+    """What one command did, or the record of the earlier command with the same key."""
+
+    position: int
+    stream: _Stream | None = None
+    reservation: Reservation | None = None
+    duplicate_of: KeyRecord | None = None
 
 
 class WriteSession:
@@ -79,7 +77,9 @@ class WriteSession:
 
     def execute(self, command: Command) -> Outcome:
         """Decide one command. A refusal raises and leaves the session unchanged."""
-        key = idempotency_key(command)
+        key = command.key
+        if key is None and type(command) is ReserveStock:
+            key = command.reservation_id  # a chosen reservation id is the key too
         command_hash = None
         if key is not None:
             command_hash = content_hash(command)
@@ -94,37 +94,17 @@ class WriteSession:
 
         stream = self._stream_for(command)
         occurred_at = self._occurred_at(stream, command.at)
-        inventory = stream.inventory
-        reservation: Reservation | None = None
-        event: Event
-        if isinstance(command, AddStock):
-            event = inventory.add(command.quantity, command.reason)
-        elif isinstance(command, RemoveStock):
-            event = inventory.remove(command.quantity, command.reason)
-        elif isinstance(command, CountStock):
-            event = inventory.count(command.quantity)
-        elif isinstance(command, ReserveStock):
-            reservation_id = command.reservation_id or self._new_reservation_id()
-            self._require_unused_reservation_id(reservation_id)
-            event = inventory.reserve(command.quantity, reservation_id, command.customer)
-            reservation = Reservation(reservation_id, command.quantity, command.customer)
-            self._new_reservations[reservation_id] = stream.info.stream_id
-        else:
-            reservation = inventory.open.get(command.reservation_id)
-            if isinstance(command, ReleaseReservation):
-                event = inventory.release(command.reservation_id, command.reason)
-            else:
-                event = inventory.fulfill(command.reservation_id)
-
-        self._position += 1
+        event, reservation = self._DECIDERS[type(command)](self, stream, command)
+        position = self._position = self._position + 1
         stream.last_occurred_at = occurred_at
         stream.updated_at = self._now
-        self._touched[stream.info.stream_id] = stream
+        stream_id = stream.info.stream_id
+        self._touched[stream_id] = stream
         self.pending.append(
             NewEvent(
-                stream.info.stream_id,
-                self._position,
-                inventory.version,
+                stream_id,
+                position,
+                stream.inventory.version,
                 event,
                 occurred_at,
                 self._now,
@@ -133,8 +113,43 @@ class WriteSession:
             )
         )
         if key is not None:
-            self._keys[key] = KeyRecord(key, command_hash, stream.info.stream_id, self._position)  # type: ignore[arg-type]
-        return Outcome(self._position, stream.line(), reservation)
+            self._keys[key] = KeyRecord(key, command_hash, stream_id, position)  # type: ignore[arg-type]
+        return Outcome(position, stream, reservation)
+
+    # One decider per command type: (event, reservation touched or None).
+
+    def _add(self, stream: _Stream, command: AddStock) -> tuple[Event, None]:
+        return stream.inventory.add(command.quantity, command.reason), None
+
+    def _remove(self, stream: _Stream, command: RemoveStock) -> tuple[Event, None]:
+        return stream.inventory.remove(command.quantity, command.reason), None
+
+    def _count(self, stream: _Stream, command: CountStock) -> tuple[Event, None]:
+        return stream.inventory.count(command.quantity), None
+
+    def _reserve(self, stream: _Stream, command: ReserveStock) -> tuple[Event, Reservation]:
+        reservation_id = command.reservation_id or self._new_reservation_id()
+        self._require_unused_reservation_id(reservation_id)
+        event = stream.inventory.reserve(command.quantity, reservation_id, command.customer)
+        self._new_reservations[reservation_id] = stream.info.stream_id
+        return event, Reservation(reservation_id, command.quantity, command.customer)
+
+    def _release(self, stream: _Stream, command: ReleaseReservation) -> tuple[Event, Reservation | None]:
+        reservation = stream.inventory.open.get(command.reservation_id)
+        return stream.inventory.release(command.reservation_id, command.reason), reservation
+
+    def _fulfill(self, stream: _Stream, command: FulfillReservation) -> tuple[Event, Reservation | None]:
+        reservation = stream.inventory.open.get(command.reservation_id)
+        return stream.inventory.fulfill(command.reservation_id), reservation
+
+    _DECIDERS = {
+        AddStock: _add,
+        RemoveStock: _remove,
+        CountStock: _count,
+        ReserveStock: _reserve,
+        ReleaseReservation: _release,
+        FulfillReservation: _fulfill,
+    }
 
     def flush(self) -> None:
         """Hand the pending events and the touched stock lines to storage."""
@@ -144,6 +159,13 @@ class WriteSession:
             )
         self.pending = []
         self._touched = {}
+        # Written in the open transaction: storage answers for them from now on.
+        self._keys.clear()
+        self._new_reservations.clear()
+
+    def discard_pending(self) -> None:
+        """Forget the pending events (they will never be written), keeping the state."""
+        self.pending = []
 
     # -- helpers --------------------------------------------------------------------
 

@@ -86,9 +86,14 @@ EVENT_TYPES: dict[str, type] = {
 }
 
 
+_PAYLOAD_FIELDS = {
+    cls: tuple(name for name in cls.__slots__ if name != "quantity") for cls in EVENT_TYPES.values()
+}
+
+
 def event_data(event: Event) -> dict[str, object]:
     """The fields of an event other than ``quantity``: the JSON payload stored in the log."""
-    return {name: getattr(event, name) for name in event.__slots__ if name != "quantity"}
+    return {name: getattr(event, name) for name in _PAYLOAD_FIELDS[type(event)]}
 
 
 def event_from_record(type_name: str, quantity: int, data: dict[str, object]) -> Event:

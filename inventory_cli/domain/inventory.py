@@ -101,18 +101,18 @@ class Inventory:
     def apply(self, event: Event) -> None:
         """Fold one event into the state (used for new and for stored events)."""
         self.on_hand += event.on_hand_sign * event.quantity
-        self.reserved += event.reserved_sign * event.quantity
         self.version += 1
-        if isinstance(event, StockReserved):
-            self.open[event.reservation_id] = Reservation(
-                event.reservation_id, event.quantity, event.customer
-            )
-        elif isinstance(event, StockReleased):
-            del self.open[event.reservation_id]
-            self.closed[event.reservation_id] = "released"
-        elif isinstance(event, ReservationFulfilled):
-            del self.open[event.reservation_id]
-            self.closed[event.reservation_id] = "fulfilled"
+        if event.reserved_sign:  # only reservation events move `reserved`
+            self.reserved += event.reserved_sign * event.quantity
+            if isinstance(event, StockReserved):
+                self.open[event.reservation_id] = Reservation(
+                    event.reservation_id, event.quantity, event.customer
+                )
+            else:
+                del self.open[event.reservation_id]  # type: ignore[union-attr]
+                self.closed[event.reservation_id] = (  # type: ignore[union-attr]
+                    "released" if isinstance(event, StockReleased) else "fulfilled"
+                )
 
     def _record(self, event: _E) -> _E:
         self.apply(event)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from inventory_cli.domain.events import Event
 
@@ -33,8 +33,9 @@ class RecordedEvent:
     recorded_at: str
 
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
+class NewEvent(NamedTuple):
+    """An event decided but not yet stored (a named tuple: one is built per import row)."""
+
     stream_id: int
     position: int
     version: int

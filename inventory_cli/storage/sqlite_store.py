@@ -15,7 +15,7 @@ from pathlib import Path
 from inventory_cli.domain.errors import ConcurrencyConflict
 from inventory_cli.domain.events import (
     EVENT_TYPES,
-    ReservationFulfilled,
+    Event,
     StockReleased,
     StockReserved,
     event_data,
@@ -46,6 +46,23 @@ def _signed_sum(sign_attribute: str) -> str:
     )
     return f"SUM(CASE e.type {cases} ELSE 0 END)"
 
+
+# Built once: json.dumps with options builds a new encoder at every call.
+_PAYLOAD_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_PAYLOADS: dict[tuple[object, ...], str] = {}
+
+
+def _payload(event: Event) -> str:
+    """The event's JSON payload; repeated payloads (same type and reason) are encoded once."""
+    data = event_data(event)
+    key = (type(event), *data.values())
+    text = _PAYLOADS.get(key)
+    if text is None:
+        text = _PAYLOAD_ENCODER.encode(data)
+        if len(_PAYLOADS) > 4096:
+            _PAYLOADS.clear()
+        _PAYLOADS[key] = text
+    return text
 
 _ON_HAND_SUM = _signed_sum("on_hand_sign")
 _RESERVED_SUM = _signed_sum("reserved_sign")
@@ -233,32 +250,58 @@ class SqliteEventStore:
         return None if row is None else KeyRecord(*row)
 
     def append(self, events: Sequence[NewEvent], lines: Sequence[tuple[int, StockLine]]) -> None:
-        dumps = json.dumps
+        rows, opened, closed, keys = [], [], [], {}
+        payload = _payload
+        for e in events:
+            event = e.event
+            rows.append(
+                (
+                    e.position,
+                    e.stream_id,
+                    e.version,
+                    type(event).__name__,
+                    event.quantity,
+                    payload(event),
+                    e.occurred_at,
+                    e.recorded_at,
+                    e.idempotency_key,
+                    e.command_hash,
+                )
+            )
+            if event.reserved_sign:
+                if isinstance(event, StockReserved):
+                    opened.append((event.reservation_id, e.stream_id, event.quantity,
+                                   event.customer, e.occurred_at))
+                else:
+                    status = "released" if isinstance(event, StockReleased) else "fulfilled"
+                    closed.append((status, e.occurred_at, event.reservation_id))
+            if e.idempotency_key is not None:
+                keys[e.idempotency_key] = (e.idempotency_key, e.command_hash, e.stream_id, e.position)
         try:
             self.conn.executemany(
                 "INSERT INTO events (position, stream_id, version, type, quantity, data,"
                 " occurred_at, recorded_at, idempotency_key, command_hash)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        e.position,
-                        e.stream_id,
-                        e.version,
-                        type(e.event).__name__,
-                        e.event.quantity,
-                        dumps(event_data(e.event), ensure_ascii=False),
-                        e.occurred_at,
-                        e.recorded_at,
-                        e.idempotency_key,
-                        e.command_hash,
-                    )
-                    for e in events
-                ],
+                rows,
             )
+            if keys:
+                self.conn.executemany(
+                    "INSERT INTO idempotency_keys (key, command_hash, stream_id, position)"
+                    " VALUES (?, ?, ?, ?)",
+                    keys.values(),
+                )
         except sqlite3.IntegrityError as error:
             raise ConcurrencyConflict(f"another writer appended first ({error})") from None
-        self._project_reservations(events)
-        self._project_keys(events)
+        if opened:
+            self.conn.executemany(
+                "INSERT INTO reservations (reservation_id, stream_id, quantity, customer, status,"
+                " created_at) VALUES (?, ?, ?, ?, 'open', ?)",
+                opened,
+            )
+        if closed:
+            self.conn.executemany(
+                "UPDATE reservations SET status = ?, closed_at = ? WHERE reservation_id = ?", closed
+            )
         self.conn.executemany(
             "INSERT INTO stock (stream_id, store, product, on_hand, reserved, version, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -270,45 +313,6 @@ class SqliteEventStore:
                 for stream_id, l in lines
             ],
         )
-
-    def _project_reservations(self, events: Sequence[NewEvent]) -> None:
-        opened, closed = [], []
-        for e in events:
-            event = e.event
-            if isinstance(event, StockReserved):
-                opened.append(
-                    (event.reservation_id, e.stream_id, event.quantity, event.customer, e.occurred_at)
-                )
-            elif isinstance(event, StockReleased):
-                closed.append(("released", e.occurred_at, event.reservation_id))
-            elif isinstance(event, ReservationFulfilled):
-                closed.append(("fulfilled", e.occurred_at, event.reservation_id))
-        if opened:
-            self.conn.executemany(
-                "INSERT INTO reservations (reservation_id, stream_id, quantity, customer, status,"
-                " created_at) VALUES (?, ?, ?, ?, 'open', ?)",
-                opened,
-            )
-        if closed:
-            self.conn.executemany(
-                "UPDATE reservations SET status = ?, closed_at = ? WHERE reservation_id = ?", closed
-            )
-
-    def _project_keys(self, events: Sequence[NewEvent]) -> None:
-        keys = {
-            e.idempotency_key: (e.idempotency_key, e.command_hash, e.stream_id, e.position)
-            for e in events
-            if e.idempotency_key is not None
-        }
-        if keys:
-            try:
-                self.conn.executemany(
-                    "INSERT INTO idempotency_keys (key, command_hash, stream_id, position)"
-                    " VALUES (?, ?, ?, ?)",
-                    keys.values(),
-                )
-            except sqlite3.IntegrityError as error:
-                raise ConcurrencyConflict(f"another writer used the same key ({error})") from None
 
     # -- reads ------------------------------------------------------------------------
 

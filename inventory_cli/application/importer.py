@@ -1,0 +1,166 @@
+"""Batch import: decide every row against in-memory aggregates, write all or nothing.
+
+Rows stream through: events are handed to storage in chunks inside the open
+transaction, so memory stays flat however long the file. The first bad row
+stops the writing (the transaction will be rolled back) but not the checking,
+so that every bad row is reported at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+from pydantic import ValidationError
+
+from inventory_cli.application.import_rows import (
+    ROW,
+    BadRow,
+    RowTranslator,
+    describe_validation_error,
+)
+from inventory_cli.application.commands import Command, idempotency_key
+from inventory_cli.application.write_session import WriteSession
+from inventory_cli.domain.errors import InvalidValue, RuleViolation
+from inventory_cli.storage.port import EventStore
+from inventory_cli.timestamps import utc_now
+
+FLUSH_EVERY = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """One row of an import file: its first physical line and its content.
+
+    ``content`` is the raw JSON text (NDJSON) or a dict of fields (CSV);
+    ``problem`` is set when the row could not even be read.
+    """
+
+    line: int
+    content: str | bytes | dict[str, str] | None
+    problem: str | None = None
+
+
+@dataclass
+class ImportReport:
+    applied: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    errors: list[dict[str, object]] = field(default_factory=list)
+    dry_run: bool = False
+    would_apply: int = 0
+
+    def reject(self, line: int, message: str) -> None:
+        self.rejected += 1
+        self.errors.append({"line": line, "error": message})
+
+    def as_dict(self) -> dict[str, object]:
+        document: dict[str, object] = {
+            "applied": self.applied,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "errors": self.errors,
+        }
+        if self.dry_run:
+            document["dry_run"] = True
+            document["would_apply"] = self.would_apply
+        return document
+
+
+class _Refused(Exception):
+    """Raised inside a batch's transaction so that it rolls back."""
+
+
+def run_import(
+    store: EventStore,
+    rows: Iterable[SourceRow],
+    *,
+    default_store: str,
+    batch_size: int | None = None,
+    dry_run: bool = False,
+    on_rows: Callable[[int], None] | None = None,
+    clock: Callable[[], str] = utc_now,
+) -> ImportReport:
+    """Apply the rows: all or nothing, or each batch of ``batch_size`` rows all or nothing.
+
+    A refused batch stops the import: the rows after it are still checked for
+    malformed content, and reported, but not applied.
+    """
+    report = ImportReport(dry_run=dry_run)
+    translator = RowTranslator(default_store)
+    source = iter(rows)
+    for batch in _batches(source, None if dry_run else batch_size):
+        committed = report.applied
+        try:
+            with store.write():
+                session = WriteSession(store, clock())
+                _decide_rows(session, batch, translator, report, batch_size is not None, on_rows)
+                if report.rejected or dry_run:
+                    raise _Refused
+                session.flush()
+        except _Refused:
+            if dry_run:
+                report.would_apply = report.applied - committed
+            report.applied = committed
+            for row in source:
+                _check_only(row, translator, report)
+            break
+    return report
+
+
+def _decide_rows(
+    session: WriteSession,
+    rows: Iterable[SourceRow],
+    translator: RowTranslator,
+    report: ImportReport,
+    require_keys: bool,
+    on_rows: Callable[[int], None] | None,
+) -> None:
+    for count, row in enumerate(rows, 1):
+        if on_rows is not None and count % 1000 == 0:
+            on_rows(1000)
+        try:
+            command = _command(row, translator)
+            if require_keys and idempotency_key(command) is None:
+                raise BadRow("with --batch-size every row needs an 'id', so that a re-run is safe")
+            outcome = session.execute(command)
+        except (BadRow, InvalidValue, RuleViolation) as error:
+            report.reject(row.line, str(error))
+            continue
+        if outcome.duplicate_of is not None:
+            report.duplicates += 1
+            continue
+        report.applied += 1
+        if len(session.pending) >= FLUSH_EVERY:
+            # Once a row is bad nothing will be written: drop events instead of writing them.
+            session.discard_pending() if report.rejected else session.flush()
+
+
+def _command(row: SourceRow, translator: RowTranslator) -> Command:
+    if row.problem is not None:
+        raise BadRow(row.problem)
+    try:
+        if isinstance(row.content, dict):
+            parsed = ROW.validate_python(row.content)
+        else:
+            parsed = ROW.validate_json(row.content)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise BadRow(describe_validation_error(error)) from None
+    return translator.command(parsed)
+
+
+def _check_only(row: SourceRow, translator: RowTranslator, report: ImportReport) -> None:
+    """After a refused batch: report rows that are malformed on their own."""
+    try:
+        _command(row, translator)
+    except BadRow as error:
+        report.reject(row.line, str(error))
+
+
+def _batches(source: Iterator[SourceRow], size: int | None) -> Iterator[Iterable[SourceRow]]:
+    if size is None:
+        yield source
+        return
+    while batch := list(islice(source, size)):
+        yield batch

@@ -1,0 +1,124 @@
+"""The `import` command's work: open the source, run the import, report."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import typer
+
+from inventory_cli.cli import render
+from inventory_cli.cli.boundary import EXIT_BAD_DATA, UsageProblem
+from inventory_cli.cli.import_files import FORMATS, format_for, open_source, read_rows
+
+MAX_ERRORS_SHOWN = 20
+
+
+def import_file(
+    settings, name: str, fmt: str | None, *, store_code: str, batch_size: int | None,
+    dry_run: bool, quiet: bool, as_json: bool,
+) -> None:
+    from inventory_cli.application.importer import run_import
+
+    fmt = format_for(name, fmt)
+    if fmt is None:
+        raise UsageProblem(
+            f"Cannot tell the format of {name!r} from its extension; "
+            f"add --format {' or --format '.join(FORMATS)}."
+        )
+    if name == "-" and sys.stdin.isatty():
+        raise UsageProblem("No input: give a FILE, or pipe rows into `inventory import -`.")
+    if name != "-" and not os.path.isfile(name):
+        what = "is a directory" if os.path.isdir(name) else "does not exist"
+        raise UsageProblem(f"The import file {name} {what}; check the path.")
+    try:
+        source = open_source(name)
+    except OSError as error:
+        raise UsageProblem(f"Cannot read the import file {name}: {error.strerror}.") from None
+
+    started = time.perf_counter()
+    with source, _progress(source, name, enabled=not quiet and sys.stderr.isatty()) as advance:
+        store = settings.open(create=not dry_run) or _empty_store(settings)
+        try:
+            report = run_import(
+                store, read_rows(source, fmt), default_store=store_code,
+                batch_size=batch_size, dry_run=dry_run, on_rows=advance,
+            )
+        finally:
+            store.close()
+    seconds = time.perf_counter() - started
+
+    if as_json:
+        render.print_json(report.as_dict())
+    else:
+        _print_summary(report, seconds, quiet)
+    if report.rejected:
+        raise typer.Exit(EXIT_BAD_DATA)
+
+
+def _empty_store(settings):
+    """A dry run on a database that does not exist yet checks against an empty log in memory."""
+    from inventory_cli.storage.sqlite_store import open_store
+
+    return open_store(":memory:", create=True)
+
+
+def _print_summary(report, seconds: float, quiet: bool) -> None:
+    if report.rejected:
+        for error in report.errors[:MAX_ERRORS_SHOWN]:
+            sys.stderr.write(f"line {error['line']}: {error['error']}\n")
+        if report.rejected > MAX_ERRORS_SHOWN:
+            sys.stderr.write(f"… and {report.rejected - MAX_ERRORS_SHOWN} more bad rows (--json lists them all).\n")
+        written = f"{report.applied:,} rows of earlier batches were written; " if report.applied else "Nothing was written: "
+        sys.stderr.write(
+            f"inventory: {written}{report.rejected:,} bad rows. Fix them and run the import again.\n"
+        )
+        return
+    if quiet:
+        return
+    if report.dry_run:
+        render.print_message(
+            f"Dry run: {report.would_apply:,} rows would be applied, "
+            f"{report.duplicates:,} are duplicates; nothing was written."
+        )
+    else:
+        rate = report.applied / seconds if seconds else 0
+        render.print_message(
+            f"Imported {report.applied:,} rows ({report.duplicates:,} duplicates skipped) "
+            f"in {seconds:.1f} s ({rate:,.0f} rows/s)."
+        )
+
+
+class _progress:
+    """A progress bar on stderr for a terminal; nothing otherwise."""
+
+    def __init__(self, source, name: str, *, enabled: bool) -> None:
+        self.source, self.name, self.enabled = source, name, enabled
+        self.bar = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.console import Console
+        from rich.progress import Progress
+
+        total = os.path.getsize(self.name) if self.name != "-" else None
+        self.bar = Progress(console=Console(stderr=True), transient=True)
+        self.bar.start()
+        task = self.bar.add_task("Importing", total=total)
+
+        def advance(rows: int) -> None:
+            if total is None:
+                self.bar.advance(task, rows)
+            else:
+                try:
+                    self.bar.update(task, completed=self.source.tell())
+                except (OSError, ValueError):
+                    pass
+
+        return advance
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
