@@ -100,7 +100,7 @@ def run_import(
                     raise _Refused
                 session.flush()
         except _Refused:
-            if dry_run:
+            if dry_run and not report.rejected:
                 report.would_apply = report.applied - committed
             report.applied = committed
             for row in source:
