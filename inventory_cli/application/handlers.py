@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from inventory_cli.application.commands import Command
+from inventory_cli.application.errors import RetriesExhausted
 from inventory_cli.application.write_session import Outcome, WriteSession, reservation_touched
 from inventory_cli.domain.errors import ConcurrencyConflict
 from inventory_cli.domain.inventory import Inventory, Reservation
@@ -15,10 +16,6 @@ from inventory_cli.storage.port import EventStore, KeyRecord, StockLine
 from inventory_cli.timestamps import utc_now
 
 MAX_ATTEMPTS = 5
-
-
-class RetriesExhausted(Exception):
-    """A write kept conflicting with other writers (exit 75)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ from typing import NoReturn, TypeVar
 
 import typer
 
-from inventory_cli.application.handlers import RetriesExhausted
+from inventory_cli.application.errors import RetriesExhausted
 from inventory_cli.domain.errors import InvalidValue, RuleViolation
-from inventory_cli.storage.port import StorageBusy, StorageError
+from inventory_cli.storage.errors import StorageBusy, StorageError
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2

@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from inventory_cli.application.handlers import WriteResult
-from inventory_cli.application.queries import HistoryEntry
 from inventory_cli.domain.events import event_data
-from inventory_cli.storage.port import StockLine
+
+if TYPE_CHECKING:
+    from inventory_cli.application.handlers import WriteResult
+    from inventory_cli.application.queries import HistoryEntry
+    from inventory_cli.storage.port import StockLine
 
 
 def print_json(document: object) -> None:

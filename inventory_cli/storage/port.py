@@ -12,14 +12,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from inventory_cli.domain.events import Event
-
-
-class StorageError(Exception):
-    """The database cannot be used (exit 74)."""
-
-
-class StorageBusy(Exception):
-    """The database stayed locked by another writer (exit 75)."""
+from inventory_cli.storage.errors import StorageBusy, StorageError  # noqa: F401  (part of the port)
 
 
 @dataclass(frozen=True, slots=True)

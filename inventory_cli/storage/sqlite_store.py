@@ -28,10 +28,9 @@ from inventory_cli.storage.port import (
     RebuildReport,
     RecordedEvent,
     StockLine,
-    StorageBusy,
-    StorageError,
     StreamInfo,
 )
+from inventory_cli.storage.errors import StorageBusy, StorageError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 _BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}

@@ -1,0 +1,9 @@
+"""Errors of the storage adapters, kept apart so that the CLI can import them cheaply."""
+
+
+class StorageError(Exception):
+    """The database cannot be used (exit 74)."""
+
+
+class StorageBusy(Exception):
+    """The database stayed locked by another writer (exit 75)."""
