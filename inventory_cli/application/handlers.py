@@ -26,12 +26,17 @@ class WriteResult:
     duplicate: bool = False
 
 
-def run_command(store: EventStore, command: Command, clock: Callable[[], str] = utc_now) -> WriteResult:
+def run_command(
+    store: EventStore,
+    command: Command,
+    actor: str = "unknown",
+    clock: Callable[[], str] = utc_now,
+) -> WriteResult:
     """Decide and append one command in its own transaction, retrying on conflicts."""
     for attempt in range(MAX_ATTEMPTS):
         try:
             with store.write():
-                session = WriteSession(store, clock())
+                session = WriteSession(store, clock(), actor)
                 outcome = session.execute(command)
                 if outcome.duplicate_of is not None:
                     return answer_for_key(store, outcome.duplicate_of)

@@ -38,12 +38,13 @@ class _Row(BaseModel):
     def to_command(self, t: RowTranslator) -> Command:
         raise NotImplementedError
 
+    def actor(self, t: RowTranslator) -> str | None:
+        return None if self.user is None else t.code(v.Actor, self.user)
+
     def _common(self, t: RowTranslator) -> tuple[str | None, str | None]:
         """The idempotency key and occurred_at of the row."""
-        if self.id is None and self.at is None and self.user is None:
+        if self.id is None and self.at is None:
             return None, None
-        if self.user is not None:
-            v.Code(self.user)
         key = None if self.id is None else t.code(v.IdempotencyKey, self.id)
         return key, None if self.at is None else parse_user_time(self.at)
 
@@ -176,9 +177,10 @@ class RowTranslator:
                 self._codes[(kind, value)] = cached
         return cached
 
-    def command(self, row: _Row) -> Command:
+    def command(self, row: _Row) -> tuple[Command, str | None]:
+        """The row's command and its actor (None: the import's own)."""
         try:
-            return row.to_command(self)
+            return row.to_command(self), row.actor(self)
         except v.InvalidValue as error:
             raise BadRow(str(error)) from None
         except ValueError as error:  # a time that is not ISO-8601

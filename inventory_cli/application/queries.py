@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from inventory_cli.domain.inventory import Inventory
@@ -52,6 +53,78 @@ def history(
     if limit is not None:
         entries = entries[-limit:] if limit else []
     return entries
+
+
+def store_history(
+    store: EventStore | None,
+    store_code: str,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int | None = None,
+) -> list[HistoryEntry]:
+    """Every event of a store in log order, each with its line's balances after it."""
+    if store is None:
+        return []
+    inventories: dict[str, Inventory] = {}
+    entries: deque[HistoryEntry] | list[HistoryEntry] = [] if limit is None else deque(maxlen=limit)
+    for recorded in store.read_log(store=store_code, until_time=until):
+        inventory = inventories.get(recorded.product)
+        if inventory is None:
+            inventory = inventories[recorded.product] = Inventory(store_code, recorded.product)
+        inventory.apply(recorded.event)
+        if since is None or recorded.occurred_at >= since:
+            entries.append(HistoryEntry(recorded, inventory.on_hand, inventory.reserved))
+    return list(entries)
+
+
+@dataclass(frozen=True, slots=True)
+class LineChange:
+    """A stock line's figures at two points of the log."""
+
+    store: str
+    product: str
+    before: StockLine | None
+    after: StockLine | None
+
+    def as_dict(self) -> dict[str, object]:
+        document: dict[str, object] = {"store": self.store, "product": self.product}
+        for name in ("on_hand", "reserved", "available"):
+            old = 0 if self.before is None else getattr(self.before, name)
+            new = 0 if self.after is None else getattr(self.after, name)
+            document[f"{name}_before"], document[f"{name}_after"] = old, new
+            document[f"{name}_change"] = new - old
+        return document
+
+
+def diff(
+    store: EventStore | None,
+    store_code: str | None,
+    product: str | None,
+    *,
+    from_position: int | None = None,
+    to_position: int | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> list[LineChange]:
+    """The stock lines whose figures differ between two points (positions or times)."""
+    if store is None:
+        return []
+    before = {
+        (l.store, l.product): l
+        for l in store.replay_lines(store_code, product, until_position=from_position, until_time=since)
+    }
+    after = {
+        (l.store, l.product): l
+        for l in store.replay_lines(store_code, product, until_position=to_position, until_time=until)
+    }
+    changes = []
+    for key in sorted(before.keys() | after.keys()):
+        old, new = before.get(key), after.get(key)
+        figures = lambda line: (0, 0) if line is None else (line.on_hand, line.reserved)  # noqa: E731
+        if figures(old) != figures(new):
+            changes.append(LineChange(key[0], key[1], old, new))
+    return changes
 
 
 def replay(

@@ -62,9 +62,10 @@ class Outcome(NamedTuple):
 
 
 class WriteSession:
-    def __init__(self, store: EventStore, now: str) -> None:
+    def __init__(self, store: EventStore, now: str, actor: str = "unknown") -> None:
         self._store = store
         self._now = now
+        self.actor = actor
         self._position = store.head_position()
         self._streams: dict[tuple[str, str], _Stream] = {}
         self._streams_by_id: dict[int, _Stream] = {}
@@ -75,8 +76,11 @@ class WriteSession:
 
     # -- commands -------------------------------------------------------------------
 
-    def execute(self, command: Command) -> Outcome:
-        """Decide one command. A refusal raises and leaves the session unchanged."""
+    def execute(self, command: Command, actor: str | None = None) -> Outcome:
+        """Decide one command. A refusal raises and leaves the session unchanged.
+
+        ``actor`` overrides the session's actor for this command (an import row's user).
+        """
         key = command.key
         if key is None and type(command) is ReserveStock:
             key = command.reservation_id  # a chosen reservation id is the key too
@@ -110,6 +114,7 @@ class WriteSession:
                 self._now,
                 key,
                 command_hash,
+                actor or self.actor,
             )
         )
         if key is not None:

@@ -37,6 +37,10 @@ Key = Annotated[
     Optional[str],
     typer.Option("--id", help="Idempotency key: running again with the same id changes nothing."),
 ]
+User = Annotated[
+    Optional[str],
+    typer.Option("--user", envvar="INVENTORY_USER", help="Who does this (default: your login name).", show_default=False),
+]
 Product = Annotated[str, typer.Argument(help="The product code (SKU).", show_default=False)]
 QuantityArg = Annotated[str, typer.Argument(help="A whole number of units, 1 to 1,000,000,000.", show_default=False)]
 
@@ -104,13 +108,28 @@ def _settings(ctx: typer.Context) -> Settings:
 # -- write commands -----------------------------------------------------------------
 
 
-def _write(ctx: typer.Context, command, as_json: bool, describe) -> None:
+def _actor(user: str | None) -> str:
+    """--user or INVENTORY_USER, else the operating system's login name."""
+    from inventory_cli.domain.values import Actor
+
+    if user is None:
+        import getpass
+
+        try:
+            user = getpass.getuser() or "unknown"
+        except (OSError, KeyError):
+            user = "unknown"
+    return Actor(user)
+
+
+def _write(ctx: typer.Context, command, as_json: bool, describe, user: str | None) -> None:
     from inventory_cli.application.handlers import run_command
     from inventory_cli.cli import render
 
+    actor = _actor(user)
     store = _settings(ctx).open(create=True)
     try:
-        result = run_command(store, command)
+        result = run_command(store, command, actor)
     finally:
         store.close()
     if as_json:
@@ -129,6 +148,7 @@ def add(
     reason: Annotated[str, typer.Option(help="Why the stock arrived.")] = "received",
     store: Store = "main",
     key: Key = None,
+    user: User = None,
     as_json: Json = False,
 ) -> None:
     """Stock arrives: add QUANTITY units of PRODUCT."""
@@ -137,7 +157,7 @@ def add(
 
     command = AddStock(v.StoreCode(store), v.ProductCode(product), v.Quantity(quantity),
                        v.Reason(reason), _key(key))
-    _write(ctx, command, as_json, lambda r: f"Added {command.quantity} × {command.product} ({command.reason}).")
+    _write(ctx, command, as_json, lambda r: f"Added {command.quantity} × {command.product} ({command.reason}).", user)
 
 
 @app.command(context_settings=QUANTITY_CONTEXT, epilog="Example: inventory remove SKU-1 2 --reason damaged")
@@ -149,6 +169,7 @@ def remove(
     reason: Annotated[str, typer.Option(help="Why the stock left: sold, damaged, lost…")] = "sold",
     store: Store = "main",
     key: Key = None,
+    user: User = None,
     as_json: Json = False,
 ) -> None:
     """Stock leaves: remove QUANTITY units of PRODUCT (refused beyond what is available)."""
@@ -157,7 +178,7 @@ def remove(
 
     command = RemoveStock(v.StoreCode(store), v.ProductCode(product), v.Quantity(quantity),
                           v.Reason(reason), _key(key))
-    _write(ctx, command, as_json, lambda r: f"Removed {command.quantity} × {command.product} ({command.reason}).")
+    _write(ctx, command, as_json, lambda r: f"Removed {command.quantity} × {command.product} ({command.reason}).", user)
 
 
 @app.command(context_settings=QUANTITY_CONTEXT, epilog="Example: inventory reserve SKU-1 2 --customer c-17")
@@ -172,6 +193,7 @@ def reserve(
         typer.Option("--id", help="The reservation id to use; also the idempotency key."),
     ] = None,
     store: Store = "main",
+    user: User = None,
     as_json: Json = False,
 ) -> None:
     """Hold QUANTITY units of PRODUCT for a customer; prints the reservation id."""
@@ -185,7 +207,7 @@ def reserve(
     _write(ctx, command, as_json, lambda r: (
         f"Reserved {r.reservation.quantity} × {r.line.product} for {r.reservation.customer}: "
         f"reservation {r.reservation.reservation_id}."
-    ))
+    ), user)
 
 
 @app.command(epilog="Example: inventory release R-1A2B3C4D --reason 'customer cancelled'")
@@ -195,6 +217,7 @@ def release(
     reservation_id: Annotated[str, typer.Argument(metavar="RID", help="The reservation id.", show_default=False)],
     reason: Annotated[str, typer.Option(help="Why the reservation ends.")] = "released",
     key: Key = None,
+    user: User = None,
     as_json: Json = False,
 ) -> None:
     """Give a reservation's units back to available."""
@@ -205,7 +228,7 @@ def release(
     _write(ctx, command, as_json, lambda r: (
         f"Released reservation {command.reservation_id} "
         f"({r.reservation.quantity} × {r.line.product} for {r.reservation.customer})."
-    ))
+    ), user)
 
 
 @app.command(epilog="Example: inventory fulfill R-1A2B3C4D")
@@ -214,6 +237,7 @@ def fulfill(
     ctx: typer.Context,
     reservation_id: Annotated[str, typer.Argument(metavar="RID", help="The reservation id.", show_default=False)],
     key: Key = None,
+    user: User = None,
     as_json: Json = False,
 ) -> None:
     """The reserved units leave the store: on hand and reserved both drop."""
@@ -224,7 +248,7 @@ def fulfill(
     _write(ctx, command, as_json, lambda r: (
         f"Fulfilled reservation {command.reservation_id} "
         f"({r.reservation.quantity} × {r.line.product} to {r.reservation.customer})."
-    ))
+    ), user)
 
 
 @app.command(context_settings=QUANTITY_CONTEXT, epilog="Example: inventory count SKU-1 7")
@@ -235,6 +259,7 @@ def count(
     quantity: Annotated[str, typer.Argument(help="The units counted, 0 to 1,000,000,000.", show_default=False)],
     store: Store = "main",
     key: Key = None,
+    user: User = None,
     as_json: Json = False,
 ) -> None:
     """A physical count: set on hand to QUANTITY and record the difference."""
@@ -242,7 +267,7 @@ def count(
     from inventory_cli.domain import values as v
 
     command = CountStock(v.StoreCode(store), v.ProductCode(product), v.CountedQuantity(quantity), _key(key))
-    _write(ctx, command, as_json, lambda r: f"Counted {command.quantity} × {command.product}.")
+    _write(ctx, command, as_json, lambda r: f"Counted {command.quantity} × {command.product}.", user)
 
 
 def _key(key: str | None) -> str | None:
@@ -255,6 +280,11 @@ def _key(key: str | None) -> str | None:
 
 AllStores = Annotated[bool, typer.Option("--all-stores", help="Every store, not only --store.")]
 OptionalProduct = Annotated[Optional[str], typer.Argument(help="One product code; all when omitted.", show_default=False)]
+OptionalUser = Annotated[
+    Optional[str],
+    typer.Option("--user", envvar="INVENTORY_USER", help="Who does this (default: your login name).", show_default=False),
+]
+Product = Annotated[Optional[str], typer.Argument(help="One product code; all when omitted.", show_default=False)]
 
 
 @app.command(epilog="Example: inventory stock SKU-1 --all-stores")
@@ -276,33 +306,39 @@ def stock(
     _print_lines(lines, as_json, "No stock recorded yet" + (f" in store {store_code}." if store_code else "."))
 
 
-@app.command(epilog="Example: inventory history SKU-1 --since 2026-11-01 --limit 20")
+@app.command(epilog="Example: inventory history SKU-1 --since 2026-11-01 --limit 20\n\n"
+             "Example (the whole store, for an end-of-day review): inventory history --since today")
 @guarded
 def history(
     ctx: typer.Context,
-    product: Product,
+    product: OptionalProduct = None,
     since: Annotated[Optional[str], typer.Option(help="From this date or time on (inclusive; local time unless an offset is given).", show_default=False)] = None,
     until: Annotated[Optional[str], typer.Option(help="Up to this date or time (inclusive).", show_default=False)] = None,
     limit: Annotated[Optional[int], typer.Option(min=0, help="Keep only the latest N events (oldest first).", show_default=False)] = None,
     store: Store = "main",
     as_json: Json = False,
 ) -> None:
-    """The product's events in order, each with the balances after it."""
+    """Events in order, each with the balances after it: of one product, or of the whole store."""
     from inventory_cli.application import queries
     from inventory_cli.cli import render
     from inventory_cli.domain import values as v
 
-    store_code, product_code = v.StoreCode(store), v.ProductCode(product)
+    store_code = v.StoreCode(store)
+    product_code = None if product is None else v.ProductCode(product)
     since_at, until_at = _time(since, "--since"), _time(until, "--until", end_of_day=True)
-    entries = _read(ctx, lambda s: queries.history(s, store_code, product_code, since=since_at,
-                                                  until=until_at, limit=limit))
+    if product_code is None:
+        entries = _read(ctx, lambda s: queries.store_history(s, store_code, since=since_at,
+                                                            until=until_at, limit=limit))
+    else:
+        entries = _read(ctx, lambda s: queries.history(s, store_code, product_code, since=since_at,
+                                                      until=until_at, limit=limit))
     if as_json:
         render.print_json([render.history_json(e) for e in entries])
     elif not entries:
-        render.print_message(f"No events for {product_code} in store {store_code}" +
-                             (" in that period." if since or until else "."))
+        subject = f"{product_code} in store {store_code}" if product_code else f"store {store_code}"
+        render.print_message(f"No events for {subject}" + (" in that period." if since or until else "."))
     else:
-        render.print_history_table(entries)
+        render.print_history_table(entries, with_product=product_code is None)
 
 
 @app.command(epilog="Example: inventory replay SKU-1 --until 2026-11-01T18:00")
@@ -380,6 +416,7 @@ def import_(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report without writing.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary on success.")] = False,
     store: Store = "main",
+    user: User = None,
     as_json: Json = False,
 ) -> None:
     """Apply a batch of commands from a file, all or nothing."""
@@ -388,8 +425,8 @@ def import_(
 
     if fmt is not None and fmt not in ("csv", "ndjson"):
         raise UsageProblem(f"--format must be csv or ndjson, not {fmt!r}.")
-    import_file(_settings(ctx), file, fmt, store_code=v.StoreCode(store), batch_size=batch_size,
-                dry_run=dry_run, quiet=quiet, as_json=as_json)
+    import_file(_settings(ctx), file, fmt, store_code=v.StoreCode(store), actor=_actor(user),
+                batch_size=batch_size, dry_run=dry_run, quiet=quiet, as_json=as_json)
 
 
 def _read(ctx: typer.Context, query):
@@ -410,6 +447,124 @@ def _print_lines(lines, as_json: bool, empty_message: str) -> None:
         render.print_message(empty_message)
     else:
         render.print_stock_table(lines)
+
+
+@app.command(epilog="Example: inventory verify --anchor 1200:3f5a…\n\n"
+             "Exit 0 when the chain and the projections hold; 1 naming the first bad position.")
+@guarded
+def verify(
+    ctx: typer.Context,
+    anchor: Annotated[Optional[str], typer.Option(metavar="POSITION:HASH", help="A head written down earlier (from `verify --json`) that the chain must still pass through.", show_default=False)] = None,
+    as_json: Json = False,
+) -> None:
+    """Recompute the hash chain of the log and compare the projections with it."""
+    from inventory_cli.cli import render
+
+    anchor_point = _anchor(anchor)
+    store = _settings(ctx).open(create=False)
+    try:
+        if store is None:
+            document = {"ok": anchor_point is None, "events": 0, "first_bad_position": None,
+                        "projections_ok": True, "head_position": 0, "head_hash": None}
+            if anchor_point is not None:
+                document["anchor_ok"] = False
+        else:
+            chain = store.verify_chain(anchor_point)
+            projections_ok = not store.check_projections().differences
+            document = {
+                "ok": chain.first_bad_position is None and projections_ok and chain.anchor_ok is not False,
+                "events": chain.events,
+                "first_bad_position": chain.first_bad_position,
+                "projections_ok": projections_ok,
+                "head_position": chain.head_position,
+                "head_hash": chain.head_hash,
+            }
+            if chain.anchor_ok is not None:
+                document["anchor_ok"] = chain.anchor_ok
+    finally:
+        if store is not None:
+            store.close()
+    if as_json:
+        render.print_json(document)
+    else:
+        render.print_message(render.verify_sentence(document, anchor))
+    if not document["ok"]:
+        raise typer.Exit(EXIT_REFUSED)
+
+
+def _anchor(text: str | None) -> tuple[int, str] | None:
+    if text is None:
+        return None
+    position, _, digest = text.partition(":")
+    digest = digest.strip().lower()
+    if not position.strip().isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise UsageProblem(
+            f"--anchor must be POSITION:HASH, e.g. 1200:{'0' * 64} (from `inventory verify --json`); "
+            f"got {text!r}."
+        )
+    return int(position), digest
+
+
+@app.command(epilog="Example: inventory diff --since 2026-11-26 --until 2026-11-27\n\n"
+             "Example: inventory diff SKU-1 --from-position 100 --to-position 250 --json")
+@guarded
+def diff(
+    ctx: typer.Context,
+    product: OptionalProduct = None,
+    all_stores: AllStores = False,
+    since: Annotated[Optional[str], typer.Option(help="Compare from the state at this date or time …", show_default=False)] = None,
+    until: Annotated[Optional[str], typer.Option(help="… to the state at this one (default: now).", show_default=False)] = None,
+    from_position: Annotated[Optional[int], typer.Option(min=0, help="Compare from the state after this log position …", show_default=False)] = None,
+    to_position: Annotated[Optional[int], typer.Option(min=0, help="… to the state after this one (default: now).", show_default=False)] = None,
+    store: Store = "main",
+    as_json: Json = False,
+) -> None:
+    """What changed in each stock line between two times or two log positions."""
+    from inventory_cli.application import queries
+    from inventory_cli.cli import render
+    from inventory_cli.domain import values as v
+
+    by_time = since is not None or until is not None
+    by_position = from_position is not None or to_position is not None
+    if by_time and by_position:
+        raise UsageProblem("Compare either times (--since/--until) or positions (--from-position/--to-position), not both.")
+    if since is None and from_position is None:
+        raise UsageProblem("Say where to start: --since TIME or --from-position N.")
+    store_code = None if all_stores else v.StoreCode(store)
+    product_code = None if product is None else v.ProductCode(product)
+    since_at, until_at = _time(since, "--since", end_of_day=True), _time(until, "--until", end_of_day=True)
+    changes = _read(ctx, lambda s: queries.diff(
+        s, store_code, product_code, from_position=from_position, to_position=to_position,
+        since=since_at, until=until_at,
+    ))
+    documents = [change.as_dict() for change in changes]
+    if as_json:
+        render.print_json(documents)
+    elif not documents:
+        render.print_message("No stock line changed between those points.")
+    else:
+        render.print_diff_table(documents)
+
+
+@app.command(epilog="Example: inventory export --after-position 1200 > events.ndjson")
+@guarded
+def export(
+    ctx: typer.Context,
+    after_position: Annotated[int, typer.Option(min=0, help="Only events after this position (resume from the last one you saw).")] = 0,
+    until: Annotated[Optional[str], typer.Option(help="Only events that occurred up to this date or time.", show_default=False)] = None,
+) -> None:
+    """Write the events as NDJSON in position order: the feed for backups and other systems."""
+    from inventory_cli.cli import render
+
+    until_at = _time(until, "--until", end_of_day=True)
+    store = _settings(ctx).open(create=False)
+    if store is None:
+        return
+    try:
+        with store.snapshot():
+            render.write_ndjson(render.export_json(e) for e in store.read_log(after_position=after_position, until_time=until_at))
+    finally:
+        store.close()
 
 
 def _time(text: str | None, option: str, *, end_of_day: bool = False) -> str | None:

@@ -16,7 +16,7 @@ MAX_ERRORS_SHOWN = 20
 
 
 def import_file(
-    settings, name: str, fmt: str | None, *, store_code: str, batch_size: int | None,
+    settings, name: str, fmt: str | None, *, store_code: str, actor: str, batch_size: int | None,
     dry_run: bool, quiet: bool, as_json: bool,
 ) -> None:
     from inventory_cli.application.importer import run_import
@@ -42,7 +42,7 @@ def import_file(
         store = settings.open(create=not dry_run) or _empty_store(settings)
         try:
             report = run_import(
-                store, read_rows(source, fmt), default_store=store_code,
+                store, read_rows(source, fmt), default_store=store_code, actor=actor,
                 batch_size=batch_size, dry_run=dry_run, on_rows=advance,
             )
         finally:

@@ -58,6 +58,7 @@ def history_json(entry: HistoryEntry) -> dict[str, Any]:
         "reason": data.get("reason"),
         "customer": data.get("customer"),
         "reservation_id": data.get("reservation_id"),
+        "actor": recorded.actor,
         "on_hand": entry.on_hand,
         "reserved": entry.reserved,
         "available": entry.available,
@@ -103,21 +104,25 @@ def print_stock_table(lines: Sequence[StockLine], title: str | None = None) -> N
     )
 
 
-def print_history_table(entries: Sequence[HistoryEntry]) -> None:
+def print_history_table(entries: Sequence[HistoryEntry], *, with_product: bool = False) -> None:
     def detail(entry: HistoryEntry) -> str:
         data = event_data(entry.recorded.event)
         return " ".join(f"{k}={v}" for k, v in data.items())
 
+    columns = ("pos", "occurred at") + (("product",) if with_product else ()) + (
+        "event", "qty", "detail", "by", "on hand", "reserved", "available")
     print_table(
         None,
-        ("pos", "occurred at", "event", "qty", "detail", "on hand", "reserved", "available"),
+        columns,
         (
             (
                 e.recorded.position,
                 e.recorded.occurred_at,
+                *((e.recorded.product,) if with_product else ()),
                 type(e.recorded.event).__name__,
                 e.recorded.event.quantity,
                 detail(e),
+                e.recorded.actor,
                 e.on_hand,
                 e.reserved,
                 e.available,
@@ -126,3 +131,66 @@ def print_history_table(entries: Sequence[HistoryEntry]) -> None:
         ),
         numeric=frozenset({"pos", "qty", "on hand", "reserved", "available"}),
     )
+
+
+def print_diff_table(documents: Sequence[dict[str, Any]]) -> None:
+    print_table(
+        None,
+        ("store", "product", "on hand", "change", "reserved", "change", "available", "change"),
+        (
+            (
+                d["store"], d["product"],
+                f"{d['on_hand_before']} → {d['on_hand_after']}", f"{d['on_hand_change']:+}",
+                f"{d['reserved_before']} → {d['reserved_after']}", f"{d['reserved_change']:+}",
+                f"{d['available_before']} → {d['available_after']}", f"{d['available_change']:+}",
+            )
+            for d in documents
+        ),
+        numeric=frozenset({"change"}),
+    )
+
+
+def export_json(recorded: Any) -> dict[str, Any]:
+    """One event of the feed: every stored field, the payload flattened and verbatim."""
+    document: dict[str, Any] = {
+        "position": recorded.position,
+        "version": recorded.version,
+        "type": type(recorded.event).__name__,
+        "store": recorded.store,
+        "product": recorded.product,
+        "quantity": recorded.event.quantity,
+        "occurred_at": recorded.occurred_at,
+        "recorded_at": recorded.recorded_at,
+        "reason": None,
+        "customer": None,
+        "reservation_id": None,
+    }
+    document.update(event_data(recorded.event))
+    document["actor"] = recorded.actor
+    document["idempotency_key"] = recorded.idempotency_key
+    document["data"] = recorded.data
+    document["hash"] = recorded.hash
+    return document
+
+
+def write_ndjson(documents: Iterable[dict[str, Any]]) -> None:
+    write = sys.stdout.write
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    for document in documents:
+        write(encode(document) + "\n")
+
+
+def verify_sentence(document: dict[str, Any], anchor: str | None) -> str:
+    if document["ok"]:
+        text = (f"The log holds: {document['events']} events chained, projections match. "
+                f"Head: {document['head_position']}:{document['head_hash']}")
+        return text + (" (passes through the anchor)." if anchor else ".")
+    problems = []
+    if document["first_bad_position"] is not None:
+        problems.append(f"the event at position {document['first_bad_position']} no longer matches its hash "
+                        "(the file was changed behind inventory's back)")
+    if document.get("anchor_ok") is False:
+        problems.append(f"the chain does not pass through the anchor {anchor}")
+    if not document["projections_ok"]:
+        problems.append("the projections differ from the log (run `inventory rebuild-projections`)")
+    return "Verification failed: " + "; ".join(problems) + "."

@@ -61,6 +61,10 @@ class ReservationId(Code):
     what = "reservation id"
 
 
+class Actor(Code):
+    what = "user"
+
+
 class IdempotencyKey(Code):
     what = "id"
     max_length = 128

@@ -24,6 +24,10 @@ class RecordedEvent:
     event: Event
     occurred_at: str
     recorded_at: str
+    actor: str = "unknown"
+    idempotency_key: str | None = None
+    hash: str | None = None
+    data: str | None = None  # the payload exactly as stored, when read for export
 
 
 class NewEvent(NamedTuple):
@@ -37,6 +41,7 @@ class NewEvent(NamedTuple):
     recorded_at: str
     idempotency_key: str | None
     command_hash: str | None
+    actor: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +87,15 @@ class KeyRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ChainReport:
+    events: int
+    first_bad_position: int | None
+    head_position: int
+    head_hash: str | None
+    anchor_ok: bool | None  # None: no anchor was given
+
+
+@dataclass(frozen=True, slots=True)
 class RebuildReport:
     events: int
     streams: int
@@ -117,6 +131,17 @@ class EventStore(Protocol):
         until_position: int | None = None,
         until_time: str | None = None,
     ) -> Iterator[RecordedEvent]: ...
+
+    def read_log(
+        self,
+        *,
+        store: str | None = None,
+        after_position: int = 0,
+        until_time: str | None = None,
+    ) -> Iterator[RecordedEvent]:
+        """Every event in position order (optionally of one store), with actor, key and hash."""
+
+    def verify_chain(self, anchor: tuple[int, str] | None = None) -> ChainReport: ...
 
     def stock_lines(self, store: str | None, product: str | None) -> list[StockLine]: ...
 

@@ -22,7 +22,9 @@ from inventory_cli.domain.events import (
     event_from_record,
 )
 from inventory_cli.storage import schema
+from inventory_cli.storage.chain import GENESIS, HASHED_COLUMNS_SQL, event_hash
 from inventory_cli.storage.port import (
+    ChainReport,
     KeyRecord,
     NewEvent,
     RebuildReport,
@@ -130,6 +132,8 @@ class SqliteEventStore:
     def __init__(self, conn: sqlite3.Connection, location: str) -> None:
         self.conn = conn
         self.location = location
+        self._names: dict[int, tuple[str, str]] = {}  # stream id -> (store, product)
+        self._head: tuple[int, str] = (0, GENESIS)  # (position, hash) of the last event appended
 
     # -- opening ------------------------------------------------------------------
 
@@ -192,6 +196,7 @@ class SqliteEventStore:
 
     @contextmanager
     def write(self) -> Iterator[None]:
+        self._head = (-1, "")  # other processes may have appended since
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -221,19 +226,30 @@ class SqliteEventStore:
             "SELECT stream_id FROM streams WHERE store = ? AND product = ?", (store, product)
         ).fetchone()
         if row is not None:
+            self._names[row[0]] = (store, product)
             return StreamInfo(row[0], store, product)
         if not create:
             return None
         cursor = self.conn.execute(
             "INSERT INTO streams (store, product) VALUES (?, ?)", (store, product)
         )
+        self._names[cursor.lastrowid] = (store, product)  # type: ignore[index]
         return StreamInfo(cursor.lastrowid, store, product)  # type: ignore[arg-type]
 
     def stream_by_id(self, stream_id: int) -> StreamInfo:
         store, product = self.conn.execute(
             "SELECT store, product FROM streams WHERE stream_id = ?", (stream_id,)
         ).fetchone()
+        self._names[stream_id] = (store, product)
         return StreamInfo(stream_id, store, product)
+
+    def _hash_before(self, position: int) -> str:
+        if self._head[0] == position - 1:
+            return self._head[1]
+        row = self.conn.execute(
+            "SELECT hash FROM events WHERE position < ? ORDER BY position DESC LIMIT 1", (position,)
+        ).fetchone()
+        return GENESIS if row is None else row[0]
 
     def find_reservation_stream(self, reservation_id: str) -> int | None:
         row = self.conn.execute(
@@ -249,22 +265,33 @@ class SqliteEventStore:
         return None if row is None else KeyRecord(*row)
 
     def append(self, events: Sequence[NewEvent], lines: Sequence[tuple[int, StockLine]]) -> None:
+        if not events:
+            return
         rows, opened, closed, keys = [], [], [], {}
-        payload = _payload
+        payload, names = _payload, self._names
+        previous = self._hash_before(events[0].position)
         for e in events:
             event = e.event
+            type_name, data = type(event).__name__, payload(event)
+            store, product = names[e.stream_id]
+            previous = event_hash(
+                previous, e.position, store, product, e.version, type_name, event.quantity,
+                data, e.occurred_at, e.recorded_at, e.actor, e.idempotency_key,
+            )
             rows.append(
                 (
                     e.position,
                     e.stream_id,
                     e.version,
-                    type(event).__name__,
+                    type_name,
                     event.quantity,
-                    payload(event),
+                    data,
                     e.occurred_at,
                     e.recorded_at,
                     e.idempotency_key,
                     e.command_hash,
+                    e.actor,
+                    previous,
                 )
             )
             if event.reserved_sign:
@@ -279,10 +306,11 @@ class SqliteEventStore:
         try:
             self.conn.executemany(
                 "INSERT INTO events (position, stream_id, version, type, quantity, data,"
-                " occurred_at, recorded_at, idempotency_key, command_hash)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " occurred_at, recorded_at, idempotency_key, command_hash, actor, hash)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            self._head = (events[-1].position, previous)
             if keys:
                 self.conn.executemany(
                     "INSERT INTO idempotency_keys (key, command_hash, stream_id, position)"
@@ -324,7 +352,7 @@ class SqliteEventStore:
     ) -> Iterator[RecordedEvent]:
         info = self.stream_by_id(stream_id)
         sql = (
-            "SELECT position, version, type, quantity, data, occurred_at, recorded_at"
+            "SELECT position, version, type, quantity, data, occurred_at, recorded_at, actor"
             " FROM events WHERE stream_id = ?"
         )
         params: list[object] = [stream_id]
@@ -335,8 +363,8 @@ class SqliteEventStore:
             sql += " AND occurred_at <= ?"
             params.append(until_time)
         loads = json.loads
-        for position, version, type_name, quantity, data, occurred_at, recorded_at in self.conn.execute(
-            sql + " ORDER BY version", params
+        for position, version, type_name, quantity, data, occurred_at, recorded_at, actor in (
+            self.conn.execute(sql + " ORDER BY version", params)
         ):
             yield RecordedEvent(
                 position,
@@ -346,7 +374,56 @@ class SqliteEventStore:
                 event_from_record(type_name, quantity, loads(data)),
                 occurred_at,
                 recorded_at,
+                actor,
             )
+
+    def read_log(
+        self,
+        *,
+        store: str | None = None,
+        after_position: int = 0,
+        until_time: str | None = None,
+    ) -> Iterator[RecordedEvent]:
+        where, params = _filters(
+            ("e.position >", after_position or None), ("s.store", store), ("e.occurred_at <=", until_time)
+        )
+        loads = json.loads
+        rows = self.conn.execute(
+            "SELECT e.position, e.version, s.store, s.product, e.type, e.quantity, e.data,"
+            " e.occurred_at, e.recorded_at, e.actor, e.idempotency_key, e.hash"
+            f" FROM events AS e JOIN streams AS s USING (stream_id){where} ORDER BY e.position",
+            params,
+        )
+        for (position, version, store_code, product, type_name, quantity, data, occurred_at,
+             recorded_at, actor, key, hash_) in rows:
+            yield RecordedEvent(
+                position, version, store_code, product,
+                event_from_record(type_name, quantity, loads(data)),
+                occurred_at, recorded_at, actor, key, hash_, data,
+            )
+
+    def verify_chain(self, anchor: tuple[int, str] | None = None) -> ChainReport:
+        """Recompute every event's hash from its content and the previous event's hash."""
+        previous, first_bad, count, head = GENESIS, None, 0, (0, None)
+        anchor_ok = None if anchor is None else False
+        with self.snapshot():
+            rows = self.conn.execute(
+                f"SELECT {HASHED_COLUMNS_SQL}, e.hash FROM events AS e"
+                " JOIN streams AS s USING (stream_id) ORDER BY e.position"
+            )
+            for row in rows:
+                count += 1
+                stored = row[-1]
+                expected = event_hash(previous, *row[:-1])
+                if first_bad is None and (expected != stored or row[0] != count):
+                    # A changed row fails its own hash; a deleted row, its successor's
+                    # (or leaves a gap in the positions).
+                    first_bad = row[0] if row[0] == count or expected != stored else count
+                if anchor is not None and row[0] == anchor[0]:
+                    anchor_ok = stored == anchor[1] and expected == stored and first_bad is None
+                previous = stored
+                head = (row[0], stored)
+        return ChainReport(count, first_bad, head[0], head[1], anchor_ok)
 
     def stock_lines(self, store: str | None, product: str | None) -> list[StockLine]:
         sql = "SELECT store, product, on_hand, reserved, version, updated_at FROM stock"
