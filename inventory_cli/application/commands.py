@@ -42,6 +42,7 @@ class ReserveStock(NamedTuple):
     reservation_id: str | None = None
     key: str | None = None
     at: str | None = None
+    ttl_seconds: int | None = None
 
 
 class ReleaseReservation(NamedTuple):
@@ -65,11 +66,47 @@ class CountStock(NamedTuple):
     at: str | None = None
 
 
+class TransferStock(NamedTuple):
+    """``transfer_id`` is also the idempotency key when the user chose it."""
+
+    product: str
+    quantity: int
+    from_store: str
+    to_store: str
+    transfer_id: str | None = None
+    key: str | None = None
+    at: str | None = None
+
+
+class ReceiveTransfer(NamedTuple):
+    """``quantity`` None means everything that was shipped."""
+
+    transfer_id: str
+    quantity: int | None = None
+    key: str | None = None
+    at: str | None = None
+
+
+class DefineProduct(NamedTuple):
+    store: str
+    product: str
+    name: str | None = None
+    reorder_point: int | None = None
+    key: str | None = None
+    at: str | None = None
+
+
 Command = Union[
-    AddStock, RemoveStock, ReserveStock, ReleaseReservation, FulfillReservation, CountStock
+    AddStock,
+    RemoveStock,
+    ReserveStock,
+    ReleaseReservation,
+    FulfillReservation,
+    CountStock,
+    TransferStock,
+    ReceiveTransfer,
+    DefineProduct,
 ]
-StreamCommand = Union[AddStock, RemoveStock, ReserveStock, CountStock]
-RESERVATION_COMMANDS = (ReleaseReservation, FulfillReservation)
 
 
 OPS: dict[type, str] = {
@@ -79,6 +116,9 @@ OPS: dict[type, str] = {
     ReleaseReservation: "release",
     FulfillReservation: "fulfill",
     CountStock: "count",
+    TransferStock: "transfer",
+    ReceiveTransfer: "receive",
+    DefineProduct: "product",
 }
 
 
@@ -91,9 +131,11 @@ def content_hash(command: Command) -> str:
 
 
 def idempotency_key(command: Command) -> str | None:
-    """The key a command is deduplicated by: ``--id``, or a chosen reservation id."""
+    """The key a command is deduplicated by: ``--id``, or a chosen reservation or transfer id."""
     if command.key is not None:
         return command.key
     if isinstance(command, ReserveStock):
         return command.reservation_id
+    if isinstance(command, TransferStock):
+        return command.transfer_id
     return None

@@ -9,20 +9,22 @@ from dataclasses import dataclass
 
 from inventory_cli.application.commands import Command
 from inventory_cli.application.errors import RetriesExhausted
-from inventory_cli.application.write_session import Outcome, WriteSession, reservation_touched
+from inventory_cli.application.write_session import Outcome, WriteSession, command_details
 from inventory_cli.domain.errors import ConcurrencyConflict
-from inventory_cli.domain.inventory import Inventory, Reservation
+from inventory_cli.domain.events import Event
+from inventory_cli.domain.inventory import Inventory
 from inventory_cli.storage.port import EventStore, KeyRecord, StockLine
-from inventory_cli.timestamps import utc_now
 
 MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
+    """The affected stock line, the last position written, and what the command adds."""
+
     line: StockLine
     position: int
-    reservation: Reservation | None
+    details: dict[str, object] | None
     duplicate: bool = False
 
 
@@ -30,18 +32,20 @@ def run_command(
     store: EventStore,
     command: Command,
     actor: str = "unknown",
-    clock: Callable[[], str] = utc_now,
+    clock: Callable[[], str] | None = None,
 ) -> WriteResult:
     """Decide and append one command in its own transaction, retrying on conflicts."""
+    from inventory_cli.timestamps import utc_now
+
     for attempt in range(MAX_ATTEMPTS):
         try:
             with store.write():
-                session = WriteSession(store, clock(), actor)
+                session = WriteSession(store, (clock or utc_now)(), actor)
                 outcome = session.execute(command)
                 if outcome.duplicate_of is not None:
                     return answer_for_key(store, outcome.duplicate_of)
                 session.flush()
-            return _result(outcome)
+            return _result(store, outcome)
         except ConcurrencyConflict:
             time.sleep(min(0.5, 0.01 * 2**attempt) * random.uniform(0.5, 1.5))
     raise RetriesExhausted(
@@ -49,23 +53,39 @@ def run_command(
     )
 
 
-def _result(outcome: Outcome) -> WriteResult:
+def run_expiry(store: EventStore, actor: str = "unknown", clock: Callable[[], str] | None = None) -> int:
+    """Release every overdue reservation of every store, each exactly once; the number released."""
+    from inventory_cli.timestamps import utc_now
+
+    with store.write():
+        session = WriteSession(store, (clock or utc_now)(), actor)
+        released = sum(session.expire_overdue(stream_id) for stream_id in store.overdue_streams(session.now))
+        session.flush()
+    return released
+
+
+def _result(store: EventStore, outcome: Outcome) -> WriteResult:
     assert outcome.stream is not None
-    return WriteResult(outcome.stream.line(), outcome.position, outcome.reservation)
+    line = outcome.stream.line()
+    return WriteResult(line._replace(name=store.product_name(line.product)), outcome.position, outcome.details)
 
 
 def answer_for_key(store: EventStore, record: KeyRecord) -> WriteResult:
     """The answer the command with this key gave when it ran: replayed from the log."""
     info = store.stream_by_id(record.stream_id)
     inventory = Inventory(info.store, info.product)
-    reservation = None
+    last: Event | None = None
+    previous: Event | None = None
+    details = None
     recorded_at = ""
     for recorded in store.read_stream(record.stream_id, until_position=record.position):
         if recorded.position == record.position:
-            reservation = reservation_touched(inventory, recorded.event)
+            details = command_details(recorded.event, last, inventory, info.store)
         inventory.apply(recorded.event)
+        previous, last = last, recorded.event
         recorded_at = recorded.recorded_at
     line = StockLine(
-        info.store, info.product, inventory.on_hand, inventory.reserved, inventory.version, recorded_at
+        info.store, info.product, inventory.on_hand, inventory.reserved, inventory.version,
+        recorded_at, inventory.incoming, inventory.reorder_point, store.product_name(info.product),
     )
-    return WriteResult(line, record.position, reservation, duplicate=True)
+    return WriteResult(line, record.position, details, duplicate=True)

@@ -16,21 +16,25 @@ from inventory_cli.application.commands import (
     Command,
     CountStock,
     FulfillReservation,
+    ReceiveTransfer,
     ReleaseReservation,
     RemoveStock,
     ReserveStock,
+    TransferStock,
 )
 from inventory_cli.domain import values as v
 from inventory_cli.timestamps import parse_user_time
 
 FIELDS = (
     "op", "product", "store", "quantity", "reason", "customer", "reservation_id", "id", "at", "user",
+    "from", "to", "transfer_id",
 )
 Number = Union[StrictInt, StrictStr]
+OPS_TEXT = "add, remove, reserve, release, fulfill, count, transfer, receive"
 
 
 class _Row(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
     id: Optional[StrictStr] = None
     at: Optional[StrictStr] = None
     user: Optional[StrictStr] = None
@@ -123,8 +127,38 @@ class FulfillRow(_Row):
         return FulfillReservation(t.code(v.ReservationId, self.reservation_id), key, at)
 
 
+class TransferRow(_Row):
+    op: Literal["transfer"]
+    product: StrictStr
+    quantity: Number
+    from_store: StrictStr = Field(alias="from")
+    to_store: StrictStr = Field(alias="to")
+    transfer_id: Optional[StrictStr] = None
+
+    def to_command(self, t: RowTranslator) -> Command:
+        key, at = self._common(t)
+        chosen = self.transfer_id if self.transfer_id is not None else self.id
+        return TransferStock(
+            t.code(v.ProductCode, self.product), v.Quantity(self.quantity),
+            t.code(v.StoreCode, self.from_store), t.code(v.StoreCode, self.to_store),
+            None if chosen is None else t.code(v.TransferId, chosen), key, at,
+        )
+
+
+class ReceiveRow(_Row):
+    op: Literal["receive"]
+    transfer_id: StrictStr
+    quantity: Optional[Number] = None
+    store: Optional[StrictStr] = None
+
+    def to_command(self, t: RowTranslator) -> Command:
+        key, at = self._common(t)
+        quantity = None if self.quantity is None else v.CountedQuantity(self.quantity)
+        return ReceiveTransfer(t.code(v.TransferId, self.transfer_id), quantity, key, at)
+
+
 Row = Annotated[
-    Union[AddRow, RemoveRow, ReserveRow, CountRow, ReleaseRow, FulfillRow],
+    Union[AddRow, RemoveRow, ReserveRow, CountRow, ReleaseRow, FulfillRow, TransferRow, ReceiveRow],
     Field(discriminator="op"),
 ]
 ROW = TypeAdapter(Row)
@@ -145,9 +179,9 @@ def describe_validation_error(error: ValidationError) -> str:
         if field == "quantity" and kind not in ("missing", "extra_forbidden"):
             messages.append(f"quantity must be a whole number; got {item['input']!r}")
         elif kind == "union_tag_not_found":
-            messages.append("'op' is missing; give one of add, remove, reserve, release, fulfill, count")
+            messages.append(f"'op' is missing; give one of {OPS_TEXT}")
         elif kind == "union_tag_invalid":
-            messages.append(f"unknown op {item['input'].get('op')!r}; use add, remove, reserve, release, fulfill or count")
+            messages.append(f"unknown op {item['input'].get('op')!r}; use one of {OPS_TEXT}")
         elif kind == "extra_forbidden":
             messages.append(f"unknown field {field!r} (the fields are {', '.join(FIELDS)})")
         elif kind == "missing":

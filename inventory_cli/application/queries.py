@@ -22,11 +22,13 @@ class HistoryEntry:
         return self.on_hand - self.reserved
 
 
-def stock(store: EventStore | None, store_code: str | None, product: str | None) -> list[StockLine]:
+def stock(
+    store: EventStore | None, store_code: str | None, product: str | None, *, low: bool = False
+) -> list[StockLine]:
     """Current stock lines; ``store_code`` None means every store."""
     if store is None:
         return []
-    return store.stock_lines(store_code, product)
+    return store.stock_lines(store_code, product, low=low)
 
 
 def history(

@@ -1,40 +1,53 @@
 """The unit of work: one write transaction, any number of commands.
 
 A session keeps every stream it touched in memory (so an import of many rows
-loads each stream once), decides each command against its aggregate, and on
+loads each stream once), decides each command against its aggregates, and on
 ``flush`` hands the new events and stock lines to storage in one call. It is
 used inside ``EventStore.write()``; the caller commits or rolls back.
+
+Before a command acts on a stream, the stream's overdue reservations are
+released (reason ``expired``) in the same transaction, so the counter never
+waits for the nightly ``expire``.
 """
 
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from inventory_cli.application.commands import (
     AddStock,
     Command,
     CountStock,
+    DefineProduct,
     FulfillReservation,
+    ReceiveTransfer,
     ReleaseReservation,
     RemoveStock,
     ReserveStock,
+    TransferStock,
     content_hash,
 )
 from inventory_cli.domain.errors import (
     IdempotencyConflict,
+    InvalidTransfer,
     InvalidValue,
     OccurredAtOutOfOrder,
     ReservationIdTaken,
     UnknownReservation,
+    UnknownTransfer,
 )
 from inventory_cli.domain.events import (
     Event,
     ReservationFulfilled,
     StockReleased,
     StockReserved,
+    TransferLost,
+    TransferReceived,
+    TransferShipped,
 )
-from inventory_cli.domain.inventory import Inventory, Reservation
+from inventory_cli.domain.inventory import Inventory
 from inventory_cli.storage.port import EventStore, KeyRecord, NewEvent, StockLine, StreamInfo
 
 
@@ -49,7 +62,10 @@ class _Stream:
 
     def line(self) -> StockLine:
         inv = self.inventory
-        return StockLine(inv.store, inv.product, inv.on_hand, inv.reserved, inv.version, self.updated_at)
+        return StockLine(
+            inv.store, inv.product, inv.on_hand, inv.reserved, inv.version, self.updated_at,
+            inv.incoming, inv.reorder_point,
+        )
 
 
 class Outcome(NamedTuple):
@@ -57,14 +73,46 @@ class Outcome(NamedTuple):
 
     position: int
     stream: _Stream | None = None
-    reservation: Reservation | None = None
+    details: dict[str, object] | None = None
     duplicate_of: KeyRecord | None = None
+
+
+def command_details(
+    last: Event, previous: Event | None, before: Inventory, store: str
+) -> dict[str, object] | None:
+    """The fields a command's answer adds to its stock line, from its last event(s).
+
+    ``before`` is the stream's state before ``last``; ``previous`` the event before it.
+    """
+    if isinstance(last, StockReserved):
+        details: dict[str, object] = {
+            "reservation_id": last.reservation_id, "quantity": last.quantity, "customer": last.customer,
+        }
+        if last.expires_at is not None:
+            details["expires_at"] = last.expires_at
+        return details
+    if isinstance(last, (StockReleased, ReservationFulfilled)):
+        reservation = before.open.get(last.reservation_id)
+        return {
+            "reservation_id": last.reservation_id,
+            "quantity": last.quantity,
+            "customer": None if reservation is None else reservation.customer,
+        }
+    if isinstance(last, TransferShipped):
+        return {"transfer_id": last.transfer_id, "quantity": last.quantity,
+                "from": store, "to": last.to_store}
+    if isinstance(last, TransferReceived):
+        return {"transfer_id": last.transfer_id, "quantity": last.quantity, "lost": 0}
+    if isinstance(last, TransferLost):
+        received = previous.quantity if isinstance(previous, TransferReceived) else 0
+        return {"transfer_id": last.transfer_id, "quantity": received, "lost": last.quantity}
+    return None
 
 
 class WriteSession:
     def __init__(self, store: EventStore, now: str, actor: str = "unknown") -> None:
         self._store = store
-        self._now = now
+        self._now = self.now = now
         self.actor = actor
         self._position = store.head_position()
         self._streams: dict[tuple[str, str], _Stream] = {}
@@ -72,18 +120,26 @@ class WriteSession:
         self._touched: dict[int, _Stream] = {}
         self._keys: dict[str, KeyRecord] = {}
         self._new_reservations: dict[str, int] = {}
+        self._new_transfers: dict[str, int] = {}  # transfer id -> receiving stream id
         self.pending: list[NewEvent] = []
+        # Set per command, read by _emit.
+        self._key: str | None = None
+        self._hash: str | None = None
+        self._actor = actor
 
     # -- commands -------------------------------------------------------------------
 
     def execute(self, command: Command, actor: str | None = None) -> Outcome:
-        """Decide one command. A refusal raises and leaves the session unchanged.
+        """Decide one command; a refusal raises before the command records anything.
 
         ``actor`` overrides the session's actor for this command (an import row's user).
         """
         key = command.key
-        if key is None and type(command) is ReserveStock:
-            key = command.reservation_id  # a chosen reservation id is the key too
+        if key is None:  # a chosen reservation or transfer id is the key too
+            if type(command) is ReserveStock:
+                key = command.reservation_id
+            elif type(command) is TransferStock:
+                key = command.transfer_id
         command_hash = None
         if key is not None:
             command_hash = content_hash(command)
@@ -95,65 +151,110 @@ class WriteSession:
                         "use a new --id for a new operation."
                     )
                 return Outcome(position=earlier.position, duplicate_of=earlier)
-
-        stream = self._stream_for(command)
-        occurred_at = self._occurred_at(stream, command.at)
-        event, reservation = self._DECIDERS[type(command)](self, stream, command)
-        position = self._position = self._position + 1
-        stream.last_occurred_at = occurred_at
-        stream.updated_at = self._now
-        stream_id = stream.info.stream_id
-        self._touched[stream_id] = stream
-        self.pending.append(
-            NewEvent(
-                stream_id,
-                position,
-                stream.inventory.version,
-                event,
-                occurred_at,
-                self._now,
-                key,
-                command_hash,
-                actor or self.actor,
-            )
-        )
+        self._key, self._hash, self._actor = key, command_hash, actor or self.actor
+        stream, details = self._DECIDERS[type(command)](self, command)
         if key is not None:
-            self._keys[key] = KeyRecord(key, command_hash, stream_id, position)  # type: ignore[arg-type]
-        return Outcome(position, stream, reservation)
+            self._keys[key] = KeyRecord(key, command_hash, stream.info.stream_id, self._position)  # type: ignore[arg-type]
+        return Outcome(self._position, stream, details)
 
-    # One decider per command type: (event, reservation touched or None).
+    def expire_overdue(self, stream_id: int) -> int:
+        """Release the stream's overdue reservations; the number released."""
+        stream = self._streams_by_id.get(stream_id) or self._load(self._store.stream_by_id(stream_id))
+        before = len(self.pending)
+        self._key = self._hash = None
+        self._actor = self.actor
+        self._expire(stream)
+        return len(self.pending) - before
 
-    def _add(self, stream: _Stream, command: AddStock) -> tuple[Event, None]:
-        return stream.inventory.add(command.quantity, command.reason), None
+    # One decider per command type: the stream whose line answers, and the details.
 
-    def _remove(self, stream: _Stream, command: RemoveStock) -> tuple[Event, None]:
-        return stream.inventory.remove(command.quantity, command.reason), None
+    def _add(self, c: AddStock) -> tuple[_Stream, None]:
+        stream, at = self._prepare(c.store, c.product, c.at)
+        self._emit(stream, stream.inventory.add(c.quantity, c.reason), at)
+        return stream, None
 
-    def _count(self, stream: _Stream, command: CountStock) -> tuple[Event, None]:
-        return stream.inventory.count(command.quantity), None
+    def _remove(self, c: RemoveStock) -> tuple[_Stream, None]:
+        stream, at = self._prepare(c.store, c.product, c.at)
+        self._emit(stream, stream.inventory.remove(c.quantity, c.reason), at)
+        return stream, None
 
-    def _reserve(self, stream: _Stream, command: ReserveStock) -> tuple[Event, Reservation]:
-        reservation_id = command.reservation_id or self._new_reservation_id()
-        self._require_unused_reservation_id(reservation_id)
-        event = stream.inventory.reserve(command.quantity, reservation_id, command.customer)
+    def _count(self, c: CountStock) -> tuple[_Stream, None]:
+        stream, at = self._prepare(c.store, c.product, c.at)
+        self._emit(stream, stream.inventory.count(c.quantity), at)
+        return stream, None
+
+    def _define(self, c: DefineProduct) -> tuple[_Stream, None]:
+        stream, at = self._prepare(c.store, c.product, c.at)
+        self._emit(stream, stream.inventory.define(c.name, c.reorder_point), at)
+        return stream, None
+
+    def _reserve(self, c: ReserveStock) -> tuple[_Stream, dict[str, object] | None]:
+        stream, at = self._prepare(c.store, c.product, c.at)
+        reservation_id = c.reservation_id or self._new_id("R-", self._reservation_exists)
+        if self._reservation_exists(reservation_id):
+            raise ReservationIdTaken(
+                f"Reservation id {reservation_id!r} is already used by another reservation; "
+                "choose another --id."
+            )
+        expires_at = None if c.ttl_seconds is None else _plus_seconds(at, c.ttl_seconds)
+        before = stream.inventory
+        event = before.reserve(c.quantity, reservation_id, c.customer, expires_at)
+        self._emit(stream, event, at)
         self._new_reservations[reservation_id] = stream.info.stream_id
-        return event, Reservation(reservation_id, command.quantity, command.customer)
+        return stream, command_details(event, None, before, stream.info.store)
 
-    def _release(self, stream: _Stream, command: ReleaseReservation) -> tuple[Event, Reservation | None]:
-        reservation = stream.inventory.open.get(command.reservation_id)
-        return stream.inventory.release(command.reservation_id, command.reason), reservation
+    def _release(self, c: ReleaseReservation) -> tuple[_Stream, dict[str, object] | None]:
+        stream, at = self._reservation_stream(c.reservation_id, c.at)
+        customer = _customer(stream, c.reservation_id)
+        event = stream.inventory.release(c.reservation_id, c.reason)
+        self._emit(stream, event, at)
+        return stream, {"reservation_id": c.reservation_id, "quantity": event.quantity, "customer": customer}
 
-    def _fulfill(self, stream: _Stream, command: FulfillReservation) -> tuple[Event, Reservation | None]:
-        reservation = stream.inventory.open.get(command.reservation_id)
-        return stream.inventory.fulfill(command.reservation_id), reservation
+    def _fulfill(self, c: FulfillReservation) -> tuple[_Stream, dict[str, object] | None]:
+        stream, at = self._reservation_stream(c.reservation_id, c.at)
+        customer = _customer(stream, c.reservation_id)
+        event = stream.inventory.fulfill(c.reservation_id)
+        self._emit(stream, event, at)
+        return stream, {"reservation_id": c.reservation_id, "quantity": event.quantity, "customer": customer}
+
+    def _transfer(self, c: TransferStock) -> tuple[_Stream, dict[str, object] | None]:
+        if c.from_store == c.to_store:
+            raise InvalidTransfer(f"Cannot transfer from store {c.from_store!r} to itself; give another --to.")
+        source, at = self._prepare(c.from_store, c.product, c.at)
+        target, target_at = self._prepare(c.to_store, c.product, c.at)
+        transfer_id = c.transfer_id or self._new_id("T-", self._transfer_exists)
+        if self._transfer_exists(transfer_id):
+            raise InvalidTransfer(f"Transfer id {transfer_id!r} is already used; choose another --id.")
+        source.inventory.require_available(c.quantity, "transfer")
+        # The receiving side first, so that the command's last event is the shipment.
+        self._emit(target, target.inventory.announce(c.quantity, transfer_id, c.from_store), target_at)
+        shipped = source.inventory.ship(c.quantity, transfer_id, c.to_store)
+        self._emit(source, shipped, at)
+        self._new_transfers[transfer_id] = target.info.stream_id
+        return source, command_details(shipped, None, source.inventory, c.from_store)
+
+    def _receive(self, c: ReceiveTransfer) -> tuple[_Stream, dict[str, object] | None]:
+        stream_id = self._new_transfers.get(c.transfer_id) or self._store.find_transfer_stream(c.transfer_id)
+        if stream_id is None:
+            raise UnknownTransfer(f"No transfer {c.transfer_id!r} exists. Check the id that transfer printed.")
+        stream = self._streams_by_id.get(stream_id) or self._load(self._store.stream_by_id(stream_id))
+        self._expire(stream)
+        at = self._occurred_at(stream, c.at)
+        events = stream.inventory.receive(c.transfer_id, c.quantity)
+        self._emit_all(stream, events, at)
+        previous = events[-2] if len(events) > 1 else None
+        return stream, command_details(events[-1], previous, stream.inventory, stream.info.store)
 
     _DECIDERS = {
         AddStock: _add,
         RemoveStock: _remove,
         CountStock: _count,
+        DefineProduct: _define,
         ReserveStock: _reserve,
         ReleaseReservation: _release,
         FulfillReservation: _fulfill,
+        TransferStock: _transfer,
+        ReceiveTransfer: _receive,
     }
 
     def flush(self) -> None:
@@ -167,6 +268,7 @@ class WriteSession:
         # Written in the open transaction: storage answers for them from now on.
         self._keys.clear()
         self._new_reservations.clear()
+        self._new_transfers.clear()
 
     def discard_pending(self) -> None:
         """Forget the pending events (they will never be written), keeping the state."""
@@ -174,22 +276,52 @@ class WriteSession:
 
     # -- helpers --------------------------------------------------------------------
 
-    def _stream_for(self, command: Command) -> _Stream:
-        if isinstance(command, (ReleaseReservation, FulfillReservation)):
-            rid = command.reservation_id
-            stream_id = self._new_reservations.get(rid) or self._store.find_reservation_stream(rid)
-            if stream_id is None:
-                raise UnknownReservation(
-                    f"No reservation {rid!r} exists. Check the id that reserve printed."
-                )
-            cached = self._streams_by_id.get(stream_id)
-            return cached or self._load(self._store.stream_by_id(stream_id))
-        cached = self._streams.get((command.store, command.product))
-        if cached is not None:
-            return cached
-        info = self._store.stream(command.store, command.product, create=True)
-        assert info is not None
-        return self._load(info)
+    def _emit_all(self, stream: _Stream, events: list[Event], occurred_at: str) -> None:
+        """Emit events the aggregate has already applied all of (versions counted back)."""
+        first_version = stream.inventory.version - len(events) + 1
+        for offset, event in enumerate(events):
+            self._emit(stream, event, occurred_at, first_version + offset)
+
+    def _emit(self, stream: _Stream, event: Event, occurred_at: str, version: int | None = None) -> None:
+        self._position += 1
+        stream.last_occurred_at = occurred_at
+        stream.updated_at = self._now
+        stream_id = stream.info.stream_id
+        self._touched[stream_id] = stream
+        self.pending.append(
+            NewEvent(
+                stream_id, self._position, version or stream.inventory.version, event, occurred_at,
+                self._now, self._key, self._hash, self._actor,
+            )
+        )
+
+    def _prepare(self, store: str, product: str, at: str | None) -> tuple[_Stream, str]:
+        """The stream (loaded once, overdue reservations released) and the event time."""
+        stream = self._streams.get((store, product))
+        if stream is None:
+            info = self._store.stream(store, product, create=True)
+            assert info is not None
+            stream = self._load(info)
+        self._expire(stream)
+        return stream, self._occurred_at(stream, at)
+
+    def _expire(self, stream: _Stream) -> None:
+        if stream.inventory.expiring:
+            key, command_hash = self._key, self._hash
+            self._key = self._hash = None  # expiries are facts of their own, not the command's
+            expired = stream.inventory.expire(self._now)
+            self._emit_all(stream, expired, max(self._now, stream.last_occurred_at))
+            self._key, self._hash = key, command_hash
+
+    def _reservation_stream(self, reservation_id: str, at: str | None) -> tuple[_Stream, str]:
+        stream_id = self._new_reservations.get(reservation_id) or self._store.find_reservation_stream(reservation_id)
+        if stream_id is None:
+            raise UnknownReservation(
+                f"No reservation {reservation_id!r} exists. Check the id that reserve printed."
+            )
+        stream = self._streams_by_id.get(stream_id) or self._load(self._store.stream_by_id(stream_id))
+        self._expire(stream)
+        return stream, self._occurred_at(stream, at)
 
     def _load(self, info: StreamInfo) -> _Stream:
         inventory = Inventory(info.store, info.product)
@@ -216,28 +348,28 @@ class WriteSession:
             )
         return at
 
-    def _new_reservation_id(self) -> str:
+    def _reservation_exists(self, reservation_id: str) -> bool:
+        return reservation_id in self._new_reservations or (
+            self._store.find_reservation_stream(reservation_id) is not None
+        )
+
+    def _transfer_exists(self, transfer_id: str) -> bool:
+        return transfer_id in self._new_transfers or (
+            self._store.find_transfer_stream(transfer_id) is not None
+        )
+
+    @staticmethod
+    def _new_id(prefix: str, exists) -> str:
         while True:
-            candidate = "R-" + secrets.token_hex(4).upper()
-            if candidate not in self._new_reservations and (
-                self._store.find_reservation_stream(candidate) is None
-            ):
+            candidate = prefix + secrets.token_hex(4).upper()
+            if not exists(candidate):
                 return candidate
 
-    def _require_unused_reservation_id(self, reservation_id: str) -> None:
-        if reservation_id in self._new_reservations or (
-            self._store.find_reservation_stream(reservation_id) is not None
-        ):
-            raise ReservationIdTaken(
-                f"Reservation id {reservation_id!r} is already used by another reservation; "
-                "choose another --id."
-            )
+
+def _customer(stream: _Stream, reservation_id: str) -> str | None:
+    reservation = stream.inventory.open.get(reservation_id)
+    return None if reservation is None else reservation.customer
 
 
-def reservation_touched(before: Inventory, event: Event) -> Reservation | None:
-    """The reservation an event creates or closes, as it was before the event."""
-    if isinstance(event, StockReserved):
-        return Reservation(event.reservation_id, event.quantity, event.customer)
-    if isinstance(event, (StockReleased, ReservationFulfilled)):
-        return before.open.get(event.reservation_id)
-    return None
+def _plus_seconds(moment: str, seconds: int) -> str:
+    return (datetime.fromisoformat(moment) + timedelta(seconds=seconds)).isoformat(timespec="microseconds")

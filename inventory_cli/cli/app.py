@@ -7,6 +7,7 @@ commands that use them, so that `--help` and TAB completion stay fast.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Annotated, Optional
 
@@ -15,8 +16,13 @@ import typer
 from inventory_cli import __version__
 from inventory_cli.cli.boundary import EXIT_REFUSED, UsageProblem, fail, guarded
 
+# Typer draws help and usage errors with rich boxes; plain text where that would
+# end up in a pipe, a log file or a terminal that asked for no colour.
+_PLAIN = not sys.stderr.isatty() or "NO_COLOR" in os.environ
+
 app = typer.Typer(
     name="inventory",
+    rich_markup_mode=None if _PLAIN else "rich",
     help="Stock of a store as an append-only event log in one SQLite file.\n\n"
     "Example: inventory add SKU-1 10 && inventory stock SKU-1",
     no_args_is_help=True,
@@ -41,8 +47,8 @@ User = Annotated[
     Optional[str],
     typer.Option("--user", envvar="INVENTORY_USER", help="Who does this (default: your login name).", show_default=False),
 ]
-Product = Annotated[str, typer.Argument(help="The product code (SKU).", show_default=False)]
-QuantityArg = Annotated[str, typer.Argument(help="A whole number of units, 1 to 1,000,000,000.", show_default=False)]
+Product = Annotated[str, typer.Argument(metavar="PRODUCT", help="The product code (SKU).", show_default=False)]
+QuantityArg = Annotated[str, typer.Argument(metavar="QUANTITY", help="A whole number of units, 1 to 1,000,000,000.", show_default=False)]
 
 
 class Settings:
@@ -192,6 +198,10 @@ def reserve(
         Optional[str],
         typer.Option("--id", help="The reservation id to use; also the idempotency key."),
     ] = None,
+    ttl: Annotated[
+        Optional[str],
+        typer.Option("--ttl", metavar="DURATION", help="Release it by itself after 90s, 30m, 2h, 3d…", show_default=False),
+    ] = None,
     store: Store = "main",
     user: User = None,
     as_json: Json = False,
@@ -203,10 +213,12 @@ def reserve(
     command = ReserveStock(
         v.StoreCode(store), v.ProductCode(product), v.Quantity(quantity), v.CustomerCode(customer),
         None if reservation_id is None else v.ReservationId(reservation_id),
+        ttl_seconds=None if ttl is None else v.duration_seconds(ttl),
     )
     _write(ctx, command, as_json, lambda r: (
-        f"Reserved {r.reservation.quantity} × {r.line.product} for {r.reservation.customer}: "
-        f"reservation {r.reservation.reservation_id}."
+        f"Reserved {r.details['quantity']} × {r.line.product} for {r.details['customer']}: "
+        f"reservation {r.details['reservation_id']}"
+        + (f", expires {r.details['expires_at']}." if r.details.get("expires_at") else ".")
     ), user)
 
 
@@ -227,7 +239,7 @@ def release(
     command = ReleaseReservation(v.ReservationId(reservation_id), v.Reason(reason), _key(key))
     _write(ctx, command, as_json, lambda r: (
         f"Released reservation {command.reservation_id} "
-        f"({r.reservation.quantity} × {r.line.product} for {r.reservation.customer})."
+        f"({r.details['quantity']} × {r.line.product} for {r.details['customer']})."
     ), user)
 
 
@@ -247,7 +259,7 @@ def fulfill(
     command = FulfillReservation(v.ReservationId(reservation_id), _key(key))
     _write(ctx, command, as_json, lambda r: (
         f"Fulfilled reservation {command.reservation_id} "
-        f"({r.reservation.quantity} × {r.line.product} to {r.reservation.customer})."
+        f"({r.details['quantity']} × {r.line.product} to {r.details['customer']})."
     ), user)
 
 
@@ -256,7 +268,7 @@ def fulfill(
 def count(
     ctx: typer.Context,
     product: Product,
-    quantity: Annotated[str, typer.Argument(help="The units counted, 0 to 1,000,000,000.", show_default=False)],
+    quantity: Annotated[str, typer.Argument(metavar="QUANTITY", help="The units counted, 0 to 1,000,000,000.", show_default=False)],
     store: Store = "main",
     key: Key = None,
     user: User = None,
@@ -279,12 +291,7 @@ def _key(key: str | None) -> str | None:
 # -- queries ---------------------------------------------------------------------------
 
 AllStores = Annotated[bool, typer.Option("--all-stores", help="Every store, not only --store.")]
-OptionalProduct = Annotated[Optional[str], typer.Argument(help="One product code; all when omitted.", show_default=False)]
-OptionalUser = Annotated[
-    Optional[str],
-    typer.Option("--user", envvar="INVENTORY_USER", help="Who does this (default: your login name).", show_default=False),
-]
-Product = Annotated[Optional[str], typer.Argument(help="One product code; all when omitted.", show_default=False)]
+OptionalProduct = Annotated[Optional[str], typer.Argument(metavar="PRODUCT", help="One product code; all when omitted.", show_default=False)]
 
 
 @app.command(epilog="Example: inventory stock SKU-1 --all-stores")
@@ -293,6 +300,7 @@ def stock(
     ctx: typer.Context,
     product: OptionalProduct = None,
     all_stores: AllStores = False,
+    low: Annotated[bool, typer.Option("--low", help="Only lines whose available is at or below their reorder point.")] = False,
     store: Store = "main",
     as_json: Json = False,
 ) -> None:
@@ -302,12 +310,12 @@ def stock(
 
     store_code = None if all_stores else v.StoreCode(store)
     product_code = None if product is None else v.ProductCode(product)
-    lines = _read(ctx, lambda s: queries.stock(s, store_code, product_code))
+    lines = _read(ctx, lambda s: queries.stock(s, store_code, product_code, low=low))
     _print_lines(lines, as_json, "No stock recorded yet" + (f" in store {store_code}." if store_code else "."))
 
 
 @app.command(epilog="Example: inventory history SKU-1 --since 2026-11-01 --limit 20\n\n"
-             "Example (the whole store, for an end-of-day review): inventory history --since today")
+             "Example (the whole store, for an end-of-day review): inventory history --since 2026-11-27")
 @guarded
 def history(
     ctx: typer.Context,
@@ -580,3 +588,7 @@ def _time(text: str | None, option: str, *, end_of_day: bool = False) -> str | N
 
 def main() -> None:
     app(prog_name="inventory")
+
+
+# Registers the store-operation commands on `app` (it imports the helpers above).
+from inventory_cli.cli import store_operations  # noqa: E402, F401

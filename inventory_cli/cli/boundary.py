@@ -79,7 +79,7 @@ def guarded(function: F) -> F:
         except KeyboardInterrupt:
             fail("interrupted; nothing of the unfinished command was written.", 130)
         except Exception as error:
-            if os.environ.get("INVENTORY_DEBUG"):
+            if os.environ.get("INVENTORY_DEBUG", "").lower() in ("1", "true", "yes"):
                 raise
             code, message = exit_code_for(error)
             fail(message, code)

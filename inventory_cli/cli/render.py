@@ -25,10 +25,8 @@ def print_json(document: object) -> None:
 def write_result_json(result: WriteResult) -> dict[str, Any]:
     document: dict[str, Any] = result.line.as_dict()
     document["position"] = result.position
-    if result.reservation is not None:
-        document["reservation_id"] = result.reservation.reservation_id
-        document["quantity"] = result.reservation.quantity
-        document["customer"] = result.reservation.customer
+    if result.details:
+        document.update(result.details)
     return document
 
 
@@ -88,8 +86,11 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
     console.print(table, soft_wrap=False)
 
 
-STOCK_COLUMNS = ("store", "product", "on hand", "reserved", "available", "version", "updated at")
-_STOCK_NUMERIC = frozenset({"on hand", "reserved", "available", "version"})
+STOCK_COLUMNS = (
+    "store", "product", "name", "on hand", "reserved", "available", "incoming", "reorder at",
+    "version", "updated at",
+)
+_STOCK_NUMERIC = frozenset({"on hand", "reserved", "available", "incoming", "reorder at", "version"})
 
 
 def print_stock_table(lines: Sequence[StockLine], title: str | None = None) -> None:
@@ -97,7 +98,8 @@ def print_stock_table(lines: Sequence[StockLine], title: str | None = None) -> N
         title,
         STOCK_COLUMNS,
         (
-            (l.store, l.product, l.on_hand, l.reserved, l.available, l.version, l.updated_at)
+            (l.store, l.product, l.name, l.on_hand, l.reserved, l.available, l.incoming,
+             l.reorder_point, l.version, l.updated_at)
             for l in lines
         ),
         numeric=_STOCK_NUMERIC,

@@ -43,3 +43,15 @@ class OccurredAtOutOfOrder(RuleViolation):
 
 class ConcurrencyConflict(DomainError):
     """Another writer appended to the stream first; the command may be retried."""
+
+
+class UnknownTransfer(RuleViolation):
+    pass
+
+
+class TransferClosed(RuleViolation):
+    pass
+
+
+class InvalidTransfer(RuleViolation):
+    """A transfer to the same store, or a receipt of more than was shipped."""

@@ -14,21 +14,30 @@ from typing import TypeVar
 from inventory_cli.domain.errors import (
     CountBelowReserved,
     InsufficientStock,
+    InvalidTransfer,
     ReservationClosed,
     ReservationIdTaken,
+    TransferClosed,
     UnknownReservation,
+    UnknownTransfer,
 )
 from inventory_cli.domain.events import (
     Event,
+    ProductDefined,
     ReservationFulfilled,
     StockAdded,
     StockCounted,
     StockReleased,
     StockRemoved,
     StockReserved,
+    TransferAnnounced,
+    TransferLost,
+    TransferReceived,
+    TransferShipped,
 )
 
 _E = TypeVar("_E", bound=Event)
+EXPIRED = "expired"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,21 +45,30 @@ class Reservation:
     reservation_id: str
     quantity: int
     customer: str
+    expires_at: str | None = None
 
 
 class Inventory:
-    """Stock of one store + product. Invariant: 0 <= reserved <= on_hand."""
+    """Stock of one store + product. Invariants: 0 <= reserved <= on_hand, incoming >= 0."""
 
-    __slots__ = ("store", "product", "on_hand", "reserved", "version", "open", "closed")
+    __slots__ = (
+        "store", "product", "on_hand", "reserved", "incoming", "version", "reorder_point",
+        "open", "closed", "expected", "received", "expiring",
+    )
 
     def __init__(self, store: str, product: str) -> None:
         self.store = store
         self.product = product
         self.on_hand = 0
         self.reserved = 0
+        self.incoming = 0
         self.version = 0
+        self.reorder_point: int | None = None
         self.open: dict[str, Reservation] = {}
         self.closed: dict[str, str] = {}  # reservation id -> "released" | "fulfilled"
+        self.expected: dict[str, int] = {}  # transfer id -> units on their way here
+        self.received: set[str] = set()
+        self.expiring = 0  # open reservations that have an expiry
 
     @classmethod
     def from_events(cls, store: str, product: str, events: Iterable[Event]) -> Inventory:
@@ -69,16 +87,18 @@ class Inventory:
         return self._record(StockAdded(quantity, reason))
 
     def remove(self, quantity: int, reason: str) -> StockRemoved:
-        self._require_available(quantity, "remove")
+        self.require_available(quantity, "remove")
         return self._record(StockRemoved(quantity, reason))
 
-    def reserve(self, quantity: int, reservation_id: str, customer: str) -> StockReserved:
+    def reserve(
+        self, quantity: int, reservation_id: str, customer: str, expires_at: str | None = None
+    ) -> StockReserved:
         if reservation_id in self.open or reservation_id in self.closed:
             raise ReservationIdTaken(
                 f"Reservation id {reservation_id!r} is already used; choose another --id."
             )
-        self._require_available(quantity, "reserve")
-        return self._record(StockReserved(quantity, reservation_id, customer))
+        self.require_available(quantity, "reserve")
+        return self._record(StockReserved(quantity, reservation_id, customer, expires_at))
 
     def release(self, reservation_id: str, reason: str) -> StockReleased:
         reservation = self._open_reservation(reservation_id)
@@ -88,6 +108,17 @@ class Inventory:
         reservation = self._open_reservation(reservation_id)
         return self._record(ReservationFulfilled(reservation.quantity, reservation_id))
 
+    def expire(self, now: str) -> list[StockReleased]:
+        """Release every open reservation whose expiry is at or before ``now``."""
+        if not self.expiring:
+            return []
+        overdue = [
+            r.reservation_id
+            for r in self.open.values()
+            if r.expires_at is not None and r.expires_at <= now
+        ]
+        return [self.release(reservation_id, EXPIRED) for reservation_id in overdue]
+
     def count(self, counted: int) -> StockCounted:
         if counted < self.reserved:
             raise CountBelowReserved(
@@ -95,6 +126,41 @@ class Inventory:
                 f"{self.reserved} units are reserved. Release or fulfil reservations first."
             )
         return self._record(StockCounted(counted - self.on_hand, counted))
+
+    def ship(self, quantity: int, transfer_id: str, to_store: str) -> TransferShipped:
+        if to_store == self.store:
+            raise InvalidTransfer(
+                f"Cannot transfer from store {self.store!r} to itself; give another --to."
+            )
+        self.require_available(quantity, "transfer")
+        return self._record(TransferShipped(quantity, transfer_id, to_store))
+
+    def announce(self, quantity: int, transfer_id: str, from_store: str) -> TransferAnnounced:
+        return self._record(TransferAnnounced(quantity, transfer_id, from_store))
+
+    def receive(self, transfer_id: str, quantity: int | None = None) -> list[Event]:
+        """Book a transfer in: the units received, and any shortfall as lost."""
+        expected = self.expected.get(transfer_id)
+        if expected is None:
+            if transfer_id in self.received:
+                raise TransferClosed(f"Transfer {transfer_id!r} was already received; nothing to do.")
+            raise UnknownTransfer(
+                f"No open transfer {transfer_id!r} to store {self.store!r} for {self.product!r}."
+            )
+        if quantity is None:
+            quantity = expected
+        if quantity > expected:
+            raise InvalidTransfer(
+                f"Cannot receive {quantity} units of transfer {transfer_id!r}: only {expected} "
+                "were shipped."
+            )
+        events: list[Event] = [self._record(TransferReceived(quantity, transfer_id))]
+        if quantity < expected:
+            events.append(self._record(TransferLost(expected - quantity, transfer_id)))
+        return events
+
+    def define(self, name: str | None, reorder_point: int | None) -> ProductDefined:
+        return self._record(ProductDefined(0, name, reorder_point))
 
     # -- evolution -------------------------------------------------------------
 
@@ -106,19 +172,34 @@ class Inventory:
             self.reserved += event.reserved_sign * event.quantity
             if isinstance(event, StockReserved):
                 self.open[event.reservation_id] = Reservation(
-                    event.reservation_id, event.quantity, event.customer
+                    event.reservation_id, event.quantity, event.customer, event.expires_at
                 )
+                self.expiring += event.expires_at is not None
             else:
-                del self.open[event.reservation_id]  # type: ignore[union-attr]
+                closing = self.open.pop(event.reservation_id)  # type: ignore[union-attr]
+                self.expiring -= closing.expires_at is not None
                 self.closed[event.reservation_id] = (  # type: ignore[union-attr]
                     "released" if isinstance(event, StockReleased) else "fulfilled"
                 )
+        elif event.incoming_sign:
+            self.incoming += event.incoming_sign * event.quantity
+            transfer_id = event.transfer_id  # type: ignore[union-attr]
+            if isinstance(event, TransferAnnounced):
+                self.expected[transfer_id] = event.quantity
+            else:
+                remaining = self.expected.pop(transfer_id) - event.quantity
+                if remaining:
+                    self.expected[transfer_id] = remaining
+                else:
+                    self.received.add(transfer_id)
+        elif isinstance(event, ProductDefined) and event.reorder_point is not None:
+            self.reorder_point = event.reorder_point
 
     def _record(self, event: _E) -> _E:
         self.apply(event)
         return event
 
-    def _require_available(self, quantity: int, verb: str) -> None:
+    def require_available(self, quantity: int, verb: str) -> None:
         if quantity > self.available:
             raise InsufficientStock(
                 f"Cannot {verb} {quantity} of {self.product!r} in store {self.store!r}: "

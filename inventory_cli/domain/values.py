@@ -61,6 +61,15 @@ class ReservationId(Code):
     what = "reservation id"
 
 
+class TransferId(Code):
+    what = "transfer id"
+
+
+class ProductName(Code):
+    what = "product name"
+    max_length = 200
+
+
 class Actor(Code):
     what = "user"
 
@@ -98,6 +107,11 @@ class CountedQuantity(Quantity):
     what = "counted quantity"
 
 
+class ReorderPoint(Quantity):
+    minimum = 0
+    what = "reorder point"
+
+
 def _whole_number(value: object, what: str, minimum: int) -> int:
     if isinstance(value, bool):
         raise InvalidValue(f"{what} must be a whole number, not {value}.")
@@ -111,3 +125,19 @@ def _whole_number(value: object, what: str, minimum: int) -> int:
     raise InvalidValue(
         f"{what} must be a whole number from {minimum} to {MAX_QUANTITY:,}; got {shown[:40]}."
     )
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_TTL_SECONDS = 366 * 86400
+
+
+def duration_seconds(text: str) -> int:
+    """A duration like 90s, 30m, 2h or 3d, in seconds (at most a year)."""
+    value = text.strip().lower()
+    unit = _DURATION_UNITS.get(value[-1:]) if value else None
+    if unit is None or not value[:-1].isascii() or not value[:-1].isdigit():
+        raise InvalidValue(f"a duration is a whole number and a unit, like 90s, 30m, 2h or 3d; got {text!r}.")
+    seconds = int(value[:-1]) * unit
+    if not 0 < seconds <= MAX_TTL_SECONDS:
+        raise InvalidValue(f"a duration must be more than 0 and at most 366d; got {text!r}.")
+    return seconds

@@ -52,18 +52,29 @@ class StockLine:
     reserved: int
     version: int
     updated_at: str
+    incoming: int = 0
+    reorder_point: int | None = None
+    name: str | None = None
 
     @property
     def available(self) -> int:
         return self.on_hand - self.reserved
 
+    def _replace(self, **changes: object) -> StockLine:
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
     def as_dict(self) -> dict[str, object]:
         return {
             "store": self.store,
             "product": self.product,
+            "name": self.name,
             "on_hand": self.on_hand,
             "reserved": self.reserved,
             "available": self.on_hand - self.reserved,
+            "incoming": self.incoming,
+            "reorder_point": self.reorder_point,
             "version": self.version,
             "updated_at": self.updated_at,
         }
@@ -143,7 +154,19 @@ class EventStore(Protocol):
 
     def verify_chain(self, anchor: tuple[int, str] | None = None) -> ChainReport: ...
 
-    def stock_lines(self, store: str | None, product: str | None) -> list[StockLine]: ...
+    def stock_lines(
+        self, store: str | None, product: str | None, *, low: bool = False
+    ) -> list[StockLine]: ...
+
+    def open_reservations(self, store: str | None, product: str | None) -> list[dict[str, object]]: ...
+
+    def overdue_streams(self, now: str) -> list[int]: ...
+
+    def find_transfer_stream(self, transfer_id: str) -> int | None: ...
+
+    def product_name(self, product: str) -> str | None: ...
+
+    def transfers(self, *, open_only: bool) -> list[dict[str, object]]: ...
 
     def replay_lines(
         self,

@@ -8,7 +8,7 @@ can create identical tables beside the live ones.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 APPLICATION_ID = 0x494E5659  # "INVY"
 
@@ -43,10 +43,9 @@ CREATE VIEW event_log AS
 """
 
 
-def projection_ddl(suffix: str = "") -> str:
-    """DDL of the projection tables, optionally with a suffix for a rebuild."""
-    return f"""
-CREATE TABLE stock{suffix} (
+# The projections as version 1 created them. Frozen: migrations never change.
+V1_PROJECTIONS = """
+CREATE TABLE stock (
     stream_id  INTEGER PRIMARY KEY,
     store      TEXT    NOT NULL,
     product    TEXT    NOT NULL,
@@ -55,7 +54,7 @@ CREATE TABLE stock{suffix} (
     version    INTEGER NOT NULL,
     updated_at TEXT    NOT NULL
 );
-CREATE TABLE reservations{suffix} (
+CREATE TABLE reservations (
     reservation_id TEXT    PRIMARY KEY,
     stream_id      INTEGER NOT NULL,
     quantity       INTEGER NOT NULL,
@@ -64,20 +63,165 @@ CREATE TABLE reservations{suffix} (
     created_at     TEXT    NOT NULL,
     closed_at      TEXT
 );
+CREATE TABLE idempotency_keys (
+    key          TEXT    PRIMARY KEY,
+    command_hash TEXT    NOT NULL,
+    stream_id    INTEGER NOT NULL,
+    position     INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX stock_by_store_product ON stock (store, product);
+"""
+
+
+def projection_ddl(suffix: str = "") -> str:
+    """DDL of today's projection tables, optionally with a suffix for a rebuild."""
+    return f"""
+CREATE TABLE stock{suffix} (
+    stream_id     INTEGER PRIMARY KEY,
+    store         TEXT    NOT NULL,
+    product       TEXT    NOT NULL,
+    on_hand       INTEGER NOT NULL,
+    reserved      INTEGER NOT NULL,
+    incoming      INTEGER NOT NULL,
+    reorder_point INTEGER,
+    version       INTEGER NOT NULL,
+    updated_at    TEXT    NOT NULL
+);
+CREATE TABLE reservations{suffix} (
+    reservation_id TEXT    PRIMARY KEY,
+    stream_id      INTEGER NOT NULL,
+    quantity       INTEGER NOT NULL,
+    customer       TEXT    NOT NULL,
+    status         TEXT    NOT NULL,
+    created_at     TEXT    NOT NULL,
+    expires_at     TEXT,
+    closed_at      TEXT
+);
 CREATE TABLE idempotency_keys{suffix} (
     key          TEXT    PRIMARY KEY,
     command_hash TEXT    NOT NULL,
     stream_id    INTEGER NOT NULL,
     position     INTEGER NOT NULL
 );
+CREATE TABLE products{suffix} (
+    product TEXT PRIMARY KEY,
+    name    TEXT NOT NULL
+);
+CREATE TABLE transfers{suffix} (
+    transfer_id TEXT    PRIMARY KEY,
+    product     TEXT    NOT NULL,
+    from_store  TEXT    NOT NULL,
+    to_store    TEXT    NOT NULL,
+    quantity    INTEGER NOT NULL,
+    received    INTEGER NOT NULL,
+    lost        INTEGER NOT NULL,
+    status      TEXT    NOT NULL,
+    shipped_at  TEXT    NOT NULL,
+    received_at TEXT
+);
 """
 
 
 PROJECTION_INDEXES = """
 CREATE UNIQUE INDEX stock_by_store_product ON stock (store, product);
+CREATE INDEX reservations_open_by_expiry ON reservations (expires_at) WHERE status = 'open';
+CREATE INDEX transfers_open ON transfers (to_store, product) WHERE status = 'open';
 """
 
-PROJECTION_TABLES = ("stock", "reservations", "idempotency_keys")
+# Table name -> its key column, for rebuilds and comparisons.
+PROJECTION_TABLES = {
+    "stock": "stream_id",
+    "reservations": "reservation_id",
+    "idempotency_keys": "key",
+    "products": "product",
+    "transfers": "transfer_id",
+}
+
+
+def _signed_sum(sign_attribute: str) -> str:
+    """SQL that sums the effect of events on one balance, from the domain's signs."""
+    from inventory_cli.domain.events import EVENT_TYPES
+
+    cases = " ".join(
+        f"WHEN '{name}' THEN {sign} * e.quantity"
+        for name, cls in EVENT_TYPES.items()
+        if (sign := getattr(cls, sign_attribute))
+    )
+    return f"SUM(CASE e.type {cases} ELSE 0 END)"
+
+
+ON_HAND_SUM = _signed_sum("on_hand_sign")
+RESERVED_SUM = _signed_sum("reserved_sign")
+INCOMING_SUM = _signed_sum("incoming_sign")
+
+
+def projection_fill_sql(suffix: str = "") -> list[str]:
+    """Statements that compute every projection from the log into tables with ``suffix``."""
+    return [
+        f"INSERT INTO stock{suffix} (stream_id, store, product, on_hand, reserved, incoming,"
+        " version, updated_at)"
+        f" SELECT e.stream_id, s.store, s.product, {ON_HAND_SUM}, {RESERVED_SUM}, {INCOMING_SUM},"
+        " max(e.version), e.recorded_at"
+        " FROM events AS e JOIN streams AS s USING (stream_id) GROUP BY e.stream_id",
+        f"UPDATE stock{suffix} AS st SET reorder_point = p.reorder_point"
+        " FROM (SELECT stream_id, json_extract(data, '$.reorder_point') AS reorder_point,"
+        " max(position) FROM events WHERE type = 'ProductDefined'"
+        " AND json_extract(data, '$.reorder_point') IS NOT NULL GROUP BY stream_id) AS p"
+        " WHERE st.stream_id = p.stream_id",
+        f"INSERT INTO reservations{suffix} (reservation_id, stream_id, quantity,"
+        " customer, status, created_at, expires_at)"
+        " SELECT json_extract(data, '$.reservation_id'), stream_id, quantity,"
+        " json_extract(data, '$.customer'), 'open', occurred_at, json_extract(data, '$.expires_at')"
+        " FROM events WHERE type = 'StockReserved' ORDER BY position",
+        f"UPDATE reservations{suffix} AS r SET"
+        " status = CASE c.type WHEN 'StockReleased' THEN 'released' ELSE 'fulfilled' END,"
+        " closed_at = c.occurred_at"
+        " FROM (SELECT json_extract(data, '$.reservation_id') AS reservation_id, type,"
+        " occurred_at FROM events"
+        " WHERE type IN ('StockReleased', 'ReservationFulfilled')) AS c"
+        " WHERE r.reservation_id = c.reservation_id",
+        f"INSERT INTO idempotency_keys{suffix} (key, command_hash, stream_id, position)"
+        " SELECT idempotency_key, command_hash, stream_id, max(position) FROM events"
+        " WHERE idempotency_key IS NOT NULL GROUP BY idempotency_key",
+        f"INSERT INTO products{suffix} (product, name)"
+        " SELECT product, name FROM (SELECT s.product, json_extract(e.data, '$.name') AS name,"
+        " max(e.position) FROM events AS e JOIN streams AS s USING (stream_id)"
+        " WHERE e.type = 'ProductDefined' AND json_extract(e.data, '$.name') IS NOT NULL"
+        " GROUP BY s.product)",
+        f"INSERT INTO transfers{suffix} (transfer_id, product, from_store, to_store, quantity,"
+        " received, lost, status, shipped_at)"
+        " SELECT json_extract(e.data, '$.transfer_id'), s.product, s.store,"
+        " json_extract(e.data, '$.to_store'), e.quantity, 0, 0, 'open', e.occurred_at"
+        " FROM events AS e JOIN streams AS s USING (stream_id) WHERE e.type = 'TransferShipped'",
+        f"UPDATE transfers{suffix} AS t SET received = r.received, lost = r.lost,"
+        " status = 'received', received_at = r.received_at"
+        " FROM (SELECT json_extract(data, '$.transfer_id') AS transfer_id,"
+        " sum(CASE type WHEN 'TransferReceived' THEN quantity ELSE 0 END) AS received,"
+        " sum(CASE type WHEN 'TransferLost' THEN quantity ELSE 0 END) AS lost,"
+        " max(occurred_at) AS received_at FROM events"
+        " WHERE type IN ('TransferReceived', 'TransferLost') GROUP BY 1) AS r"
+        " WHERE t.transfer_id = r.transfer_id",
+    ]
+
+
+def replace_projections(conn: sqlite3.Connection, existing: Iterable[str]) -> None:
+    """Build today's projections from the log beside ``existing`` ones, then swap them in.
+
+    The caller holds a write transaction: readers see the old tables until it commits.
+    """
+    for table in PROJECTION_TABLES:
+        conn.execute(f"DROP TABLE IF EXISTS {table}_next")
+    for statement in _statements(projection_ddl("_next")):
+        conn.execute(statement)
+    for statement in projection_fill_sql("_next"):
+        conn.execute(statement)
+    for table in existing:
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+    for table in PROJECTION_TABLES:
+        conn.execute(f"ALTER TABLE {table}_next RENAME TO {table}")
+    for statement in _statements(PROJECTION_INDEXES):
+        conn.execute(statement)
+
 
 REFUSE_UPDATE_TRIGGER = """
 CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events
@@ -128,8 +272,11 @@ def _add_actor_and_hash_chain(conn: sqlite3.Connection) -> None:
 # Each migration takes the schema from version i to i + 1 (list index i).
 # Never edit a released migration: add a new one.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _run(EVENTS_DDL + projection_ddl() + PROJECTION_INDEXES),
+    _run(EVENTS_DDL + V1_PROJECTIONS),
     _add_actor_and_hash_chain,
+    # Version 3: expiry, transfers, products. Projections are derived, so they are
+    # simply rebuilt in their new shape from the log.
+    lambda conn: replace_projections(conn, ("stock", "reservations", "idempotency_keys")),
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 

@@ -14,10 +14,13 @@ from pathlib import Path
 
 from inventory_cli.domain.errors import ConcurrencyConflict
 from inventory_cli.domain.events import (
-    EVENT_TYPES,
     Event,
+    ProductDefined,
     StockReleased,
     StockReserved,
+    TransferLost,
+    TransferReceived,
+    TransferShipped,
     event_data,
     event_from_record,
 )
@@ -38,16 +41,6 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 _BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 
 
-def _signed_sum(sign_attribute: str) -> str:
-    """SQL that sums the effect of events on one balance, from the domain's signs."""
-    cases = " ".join(
-        f"WHEN '{name}' THEN {sign} * e.quantity"
-        for name, cls in EVENT_TYPES.items()
-        if (sign := getattr(cls, sign_attribute))
-    )
-    return f"SUM(CASE e.type {cases} ELSE 0 END)"
-
-
 # Built once: json.dumps with options builds a new encoder at every call.
 _PAYLOAD_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _PAYLOADS: dict[tuple[object, ...], str] = {}
@@ -56,7 +49,7 @@ _PAYLOADS: dict[tuple[object, ...], str] = {}
 def _payload(event: Event) -> str:
     """The event's JSON payload; repeated payloads (same type and reason) are encoded once."""
     data = event_data(event)
-    key = (type(event), *data.values())
+    key = (type(event), *data.items())
     text = _PAYLOADS.get(key)
     if text is None:
         text = _PAYLOAD_ENCODER.encode(data)
@@ -65,8 +58,6 @@ def _payload(event: Event) -> str:
         _PAYLOADS[key] = text
     return text
 
-_ON_HAND_SUM = _signed_sum("on_hand_sign")
-_RESERVED_SUM = _signed_sum("reserved_sign")
 
 
 def is_busy(error: sqlite3.Error) -> bool:
@@ -268,6 +259,9 @@ class SqliteEventStore:
         if not events:
             return
         rows, opened, closed, keys = [], [], [], {}
+        shipped: list[tuple] = []
+        settled: list[tuple] = []
+        named: dict[str, str] = {}
         payload, names = _payload, self._names
         previous = self._hash_before(events[0].position)
         for e in events:
@@ -297,10 +291,12 @@ class SqliteEventStore:
             if event.reserved_sign:
                 if isinstance(event, StockReserved):
                     opened.append((event.reservation_id, e.stream_id, event.quantity,
-                                   event.customer, e.occurred_at))
+                                   event.customer, e.occurred_at, event.expires_at))
                 else:
                     status = "released" if isinstance(event, StockReleased) else "fulfilled"
                     closed.append((status, e.occurred_at, event.reservation_id))
+            elif event.incoming_sign or type_name == "TransferShipped" or type_name == "ProductDefined":
+                self._note_transfer_or_product(event, e, store, product, shipped, settled, named)
             if e.idempotency_key is not None:
                 keys[e.idempotency_key] = (e.idempotency_key, e.command_hash, e.stream_id, e.position)
         try:
@@ -322,24 +318,57 @@ class SqliteEventStore:
         if opened:
             self.conn.executemany(
                 "INSERT INTO reservations (reservation_id, stream_id, quantity, customer, status,"
-                " created_at) VALUES (?, ?, ?, ?, 'open', ?)",
+                " created_at, expires_at) VALUES (?, ?, ?, ?, 'open', ?, ?)",
                 opened,
             )
         if closed:
             self.conn.executemany(
                 "UPDATE reservations SET status = ?, closed_at = ? WHERE reservation_id = ?", closed
             )
+        if shipped:
+            self.conn.executemany(
+                "INSERT INTO transfers (transfer_id, product, from_store, to_store, quantity,"
+                " received, lost, status, shipped_at) VALUES (?, ?, ?, ?, ?, 0, 0, 'open', ?)",
+                shipped,
+            )
+        if settled:
+            self.conn.executemany(
+                "UPDATE transfers SET received = received + ?, lost = lost + ?,"
+                " status = 'received', received_at = ? WHERE transfer_id = ?",
+                settled,
+            )
+        if named:
+            self.conn.executemany(
+                "INSERT INTO products (product, name) VALUES (?, ?)"
+                " ON CONFLICT (product) DO UPDATE SET name = excluded.name",
+                named.items(),
+            )
         self.conn.executemany(
-            "INSERT INTO stock (stream_id, store, product, on_hand, reserved, version, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO stock (stream_id, store, product, on_hand, reserved, incoming,"
+            " reorder_point, version, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (stream_id) DO UPDATE SET on_hand = excluded.on_hand,"
-            " reserved = excluded.reserved, version = excluded.version,"
+            " reserved = excluded.reserved, incoming = excluded.incoming,"
+            " reorder_point = excluded.reorder_point, version = excluded.version,"
             " updated_at = excluded.updated_at",
             [
-                (stream_id, l.store, l.product, l.on_hand, l.reserved, l.version, l.updated_at)
+                (stream_id, l.store, l.product, l.on_hand, l.reserved, l.incoming,
+                 l.reorder_point, l.version, l.updated_at)
                 for stream_id, l in lines
             ],
         )
+
+    @staticmethod
+    def _note_transfer_or_product(event, e, store, product, shipped, settled, named) -> None:
+        """Collect the rows the transfers and products projections need from one event."""
+        if isinstance(event, TransferShipped):
+            shipped.append((event.transfer_id, product, store, event.to_store, event.quantity,
+                            e.occurred_at))
+        elif isinstance(event, TransferReceived):
+            settled.append((event.quantity, 0, e.occurred_at, event.transfer_id))
+        elif isinstance(event, TransferLost):
+            settled.append((0, event.quantity, e.occurred_at, event.transfer_id))
+        elif isinstance(event, ProductDefined) and event.name is not None:
+            named[product] = event.name
 
     # -- reads ------------------------------------------------------------------------
 
@@ -425,10 +454,21 @@ class SqliteEventStore:
                 head = (row[0], stored)
         return ChainReport(count, first_bad, head[0], head[1], anchor_ok)
 
-    def stock_lines(self, store: str | None, product: str | None) -> list[StockLine]:
-        sql = "SELECT store, product, on_hand, reserved, version, updated_at FROM stock"
-        where, params = _filters(("store", store), ("product", product))
-        rows = self.conn.execute(f"{sql}{where} ORDER BY store, product", params)
+    def stock_lines(
+        self, store: str | None, product: str | None, *, low: bool = False
+    ) -> list[StockLine]:
+        where, params = _filters(("st.store", store), ("st.product", product))
+        if low:
+            where += (" AND" if where else " WHERE") + (
+                " st.reorder_point IS NOT NULL AND st.on_hand - st.reserved <= st.reorder_point"
+            )
+        rows = self.conn.execute(
+            "SELECT st.store, st.product, st.on_hand, st.reserved, st.version, st.updated_at,"
+            " st.incoming, st.reorder_point, p.name"
+            f" FROM stock AS st LEFT JOIN products AS p USING (product){where}"
+            " ORDER BY st.store, st.product",
+            params,
+        )
         return [StockLine(*row) for row in rows]
 
     def replay_lines(
@@ -439,6 +479,7 @@ class SqliteEventStore:
         until_position: int | None,
         until_time: str | None,
     ) -> list[StockLine]:
+        """Stock lines folded in SQL from the log alone (name and reorder point are today's)."""
         where, params = _filters(
             ("s.store", store),
             ("s.product", product),
@@ -446,39 +487,64 @@ class SqliteEventStore:
             ("e.occurred_at <=", until_time),
         )
         rows = self.conn.execute(
-            f"SELECT s.store, s.product, {_ON_HAND_SUM}, {_RESERVED_SUM},"
-            " max(e.version), e.recorded_at"
+            "SELECT r.store, r.product, r.on_hand, r.reserved, r.version, r.updated_at,"
+            " r.incoming, st.reorder_point, p.name FROM ("
+            f"SELECT e.stream_id, s.store, s.product, {schema.ON_HAND_SUM} AS on_hand,"
+            f" {schema.RESERVED_SUM} AS reserved, max(e.version) AS version,"
+            f" e.recorded_at AS updated_at, {schema.INCOMING_SUM} AS incoming"
             f" FROM events AS e JOIN streams AS s USING (stream_id){where}"
-            " GROUP BY e.stream_id ORDER BY s.store, s.product",
+            " GROUP BY e.stream_id) AS r"
+            " LEFT JOIN stock AS st USING (stream_id) LEFT JOIN products AS p ON p.product = r.product"
+            " ORDER BY r.store, r.product",
             params,
         )
         return [StockLine(*row) for row in rows]
 
-    # -- rebuild ------------------------------------------------------------------------
+    def open_reservations(self, store: str | None, product: str | None) -> list[dict[str, object]]:
+        where, params = _filters(("s.store", store), ("s.product", product))
+        rows = self.conn.execute(
+            "SELECT r.reservation_id, s.store, s.product, r.quantity, r.customer, r.created_at,"
+            " r.expires_at FROM reservations AS r JOIN streams AS s USING (stream_id)"
+            f" WHERE r.status = 'open'{where.replace(' WHERE', ' AND', 1)}"
+            " ORDER BY s.store, s.product, r.created_at, r.reservation_id",
+            params,
+        )
+        names = ("reservation_id", "store", "product", "quantity", "customer", "created_at", "expires_at")
+        return [dict(zip(names, row)) for row in rows]
 
-    def _expected_projection_queries(self, target_suffix: str) -> list[str]:
-        return [
-            f"INSERT INTO stock{target_suffix} (stream_id, store, product, on_hand, reserved,"
-            " version, updated_at)"
-            f" SELECT e.stream_id, s.store, s.product, {_ON_HAND_SUM}, {_RESERVED_SUM},"
-            " max(e.version), e.recorded_at"
-            " FROM events AS e JOIN streams AS s USING (stream_id) GROUP BY e.stream_id",
-            f"INSERT INTO reservations{target_suffix} (reservation_id, stream_id, quantity,"
-            " customer, status, created_at)"
-            " SELECT json_extract(data, '$.reservation_id'), stream_id, quantity,"
-            " json_extract(data, '$.customer'), 'open', occurred_at"
-            " FROM events WHERE type = 'StockReserved' ORDER BY position",
-            f"UPDATE reservations{target_suffix} AS r SET"
-            " status = CASE c.type WHEN 'StockReleased' THEN 'released' ELSE 'fulfilled' END,"
-            " closed_at = c.occurred_at"
-            " FROM (SELECT json_extract(data, '$.reservation_id') AS reservation_id, type,"
-            " occurred_at FROM events"
-            " WHERE type IN ('StockReleased', 'ReservationFulfilled')) AS c"
-            " WHERE r.reservation_id = c.reservation_id",
-            f"INSERT INTO idempotency_keys{target_suffix} (key, command_hash, stream_id, position)"
-            " SELECT idempotency_key, command_hash, stream_id, max(position) FROM events"
-            " WHERE idempotency_key IS NOT NULL GROUP BY idempotency_key",
-        ]
+    def overdue_streams(self, now: str) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT DISTINCT stream_id FROM reservations"
+            " WHERE status = 'open' AND expires_at IS NOT NULL AND expires_at <= ?",
+            (now,),
+        )
+        return [row[0] for row in rows]
+
+    def product_name(self, product: str) -> str | None:
+        row = self.conn.execute("SELECT name FROM products WHERE product = ?", (product,)).fetchone()
+        return None if row is None else row[0]
+
+    def find_transfer_stream(self, transfer_id: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT s.stream_id FROM transfers AS t"
+            " JOIN streams AS s ON s.store = t.to_store AND s.product = t.product"
+            " WHERE t.transfer_id = ?",
+            (transfer_id,),
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def transfers(self, *, open_only: bool) -> list[dict[str, object]]:
+        rows = self.conn.execute(
+            "SELECT transfer_id, product, from_store, to_store, quantity, received, lost, status,"
+            " shipped_at, received_at FROM transfers"
+            + (" WHERE status = 'open'" if open_only else "")
+            + " ORDER BY shipped_at, transfer_id"
+        )
+        names = ("transfer_id", "product", "from", "to", "quantity", "received", "lost", "status",
+                 "shipped_at", "received_at")
+        return [dict(zip(names, row)) for row in rows]
+
+    # -- rebuild ------------------------------------------------------------------------
 
     def _counts(self) -> tuple[int, int]:
         events = self.head_position()
@@ -492,17 +558,7 @@ class SqliteEventStore:
         tables until the commit, and a crash leaves the old tables in place.
         """
         with self.write():
-            for table in schema.PROJECTION_TABLES:
-                self.conn.execute(f"DROP TABLE IF EXISTS {table}_next")
-            for statement in schema._statements(schema.projection_ddl("_next")):
-                self.conn.execute(statement)
-            for statement in self._expected_projection_queries("_next"):
-                self.conn.execute(statement)
-            for table in schema.PROJECTION_TABLES:
-                self.conn.execute(f"DROP TABLE {table}")
-                self.conn.execute(f"ALTER TABLE {table}_next RENAME TO {table}")
-            for statement in schema._statements(schema.PROJECTION_INDEXES):
-                self.conn.execute(statement)
+            schema.replace_projections(self.conn, schema.PROJECTION_TABLES)
             events, streams = self._counts()
         return RebuildReport(events, streams, [])
 
@@ -514,14 +570,10 @@ class SqliteEventStore:
             ddl = schema.projection_ddl("_expected").replace("CREATE TABLE ", "CREATE TEMP TABLE ")
             for statement in schema._statements(ddl):
                 self.conn.execute(statement)
-            for statement in self._expected_projection_queries("_expected"):
+            for statement in schema.projection_fill_sql("_expected"):
                 self.conn.execute(statement)
             differences: list[dict[str, object]] = []
-            for table, key in (
-                ("stock", "stream_id"),
-                ("reservations", "reservation_id"),
-                ("idempotency_keys", "key"),
-            ):
+            for table, key in schema.PROJECTION_TABLES.items():
                 differences += self._table_differences(table, key)
             events, streams = self._counts()
             for table in schema.PROJECTION_TABLES:
@@ -529,13 +581,12 @@ class SqliteEventStore:
         return RebuildReport(events, streams, differences)
 
     def _table_differences(self, table: str, key: str) -> list[dict[str, object]]:
-        cursor = self.conn.execute(f"SELECT * FROM main.{table} LIMIT 0")
+        cursor = self.conn.execute(f"SELECT * FROM temp.{table}_expected LIMIT 0")
         columns = [d[0] for d in cursor.description]
-        actual = {row[columns.index(key)]: row for row in self.conn.execute(f"SELECT * FROM main.{table}")}
-        expected = {
-            row[columns.index(key)]: row
-            for row in self.conn.execute(f"SELECT {', '.join(columns)} FROM temp.{table}_expected")
-        }
+        select = ", ".join(columns)
+        at = columns.index(key)
+        actual = {row[at]: row for row in self.conn.execute(f"SELECT {select} FROM main.{table}")}
+        expected = {row[at]: row for row in self.conn.execute(f"SELECT {select} FROM temp.{table}_expected")}
         differences = []
         for k in sorted(actual.keys() | expected.keys(), key=str):
             want, have = expected.get(k), actual.get(k)
