@@ -6,7 +6,7 @@ strings (as SQLite does) is comparing the instants.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 
 def utc_now() -> str:
@@ -20,16 +20,20 @@ def format_utc(moment: datetime) -> str:
 def parse_user_time(text: str, *, end_of_day: bool = False) -> str:
     """Parse an ISO-8601 date or date-time; a missing offset means local time.
 
-    A date alone means the start of that day, or its end when ``end_of_day``
-    (so that ``--until 2026-11-27`` includes the whole day). Raises ValueError.
+    With ``end_of_day`` (for inclusive upper bounds such as ``--until``) the
+    moment is the end of what was written: a date alone means its last
+    microsecond, ``14:30`` means up to 14:30:59.999999, ``14:30:05`` up to
+    14:30:05.999999. Otherwise it is the start. Raises ValueError.
     """
     text = text.strip()
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
+        if "T" not in text and " " not in text and ":" not in text:
+            day = date.fromisoformat(text)  # 2026-11-27 or 20261127
             moment = datetime.combine(day, time.max if end_of_day else time.min)
         else:
             moment = datetime.fromisoformat(text)
+            if end_of_day and moment.microsecond == 0:
+                moment += _rest_of_unit(text)
     except ValueError:
         raise ValueError(
             f"{text!r} is not an ISO-8601 date or date-time; "
@@ -38,3 +42,18 @@ def parse_user_time(text: str, *, end_of_day: bool = False) -> str:
     if moment.tzinfo is None:
         moment = moment.astimezone()  # local time
     return format_utc(moment)
+
+
+def _rest_of_unit(text: str) -> timedelta:
+    """How much of the written minute or second is still included in an upper bound."""
+    clock = text.split("T")[-1].split(" ")[-1]
+    for sign in ("+", "-", "Z"):
+        clock = clock.split(sign)[0]
+    if "." in clock:
+        return timedelta(0)
+    digits = len(clock.replace(":", ""))
+    if digits <= 2:  # hours only
+        return timedelta(hours=1, microseconds=-1)
+    if digits <= 4:  # hours and minutes
+        return timedelta(minutes=1, microseconds=-1)
+    return timedelta(seconds=1, microseconds=-1)

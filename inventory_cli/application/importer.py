@@ -85,13 +85,15 @@ def run_import(
     dry_run: bool = False,
     on_rows: Callable[[int], None] | None = None,
     clock: Callable[[], str] = utc_now,
+    report: ImportReport | None = None,
 ) -> ImportReport:
     """Apply the rows: all or nothing, or each batch of ``batch_size`` rows all or nothing.
 
     A refused batch stops the import: the rows after it are still checked for
-    malformed content, and reported, but not applied.
+    malformed content, and reported, but not applied. Pass ``report`` to keep
+    the counts of the batches already committed if the database fails mid-way.
     """
-    report = ImportReport(dry_run=dry_run)
+    report = report or ImportReport(dry_run=dry_run)
     translator = RowTranslator(default_store)
     source = iter(rows)
     for batch in _batches(source, None if dry_run else batch_size):
@@ -110,6 +112,9 @@ def run_import(
             for row in source:
                 _check_only(row, translator, report)
             break
+        except BaseException:
+            report.applied = committed  # the failed batch was rolled back
+            raise
     return report
 
 

@@ -70,10 +70,25 @@ class Settings:
             )
         return seconds
 
+    def is_new(self) -> bool:
+        """True when the database file does not exist yet."""
+        return not self.db.startswith("file:") and not os.path.exists(self.db)
+
     def open(self, *, create: bool):  # -> SqliteEventStore | None
         from inventory_cli.storage.sqlite_store import open_store
 
         return open_store(self.db, create=create, busy_timeout=self.busy_timeout())
+
+
+class _closing:
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def __enter__(self):
+        return self.store
+
+    def __exit__(self, *exc) -> None:
+        self.store.close()
 
 
 def _default_db() -> str:
@@ -133,7 +148,15 @@ def _write(ctx: typer.Context, command, as_json: bool, describe, user: str | Non
     from inventory_cli.cli import render
 
     actor = _actor(user)
-    store = _settings(ctx).open(create=True)
+    settings = _settings(ctx)
+    if settings.is_new():
+        # Decide against an empty log in memory first, so that a refused first
+        # command leaves no database file behind.
+        from inventory_cli.storage.sqlite_store import open_store
+
+        with _closing(open_store(":memory:", create=True)) as probe:
+            run_command(probe, command, actor)
+    store = settings.open(create=True)
     try:
         result = run_command(store, command, actor)
     finally:
@@ -404,7 +427,7 @@ def rebuild_projections(
     elif check:
         render.print_message(
             f"Projections match the log ({events} events, {streams} streams)." if not differences
-            else f"{len(differences)} projection rows differ from the log; run "
+            else f"{len(differences)} projection row{'s' * (len(differences) != 1)} differ from the log; run "
                  "`inventory rebuild-projections` to rebuild them."
         )
     else:

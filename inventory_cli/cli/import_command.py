@@ -19,7 +19,7 @@ def import_file(
     settings, name: str, fmt: str | None, *, store_code: str, actor: str, batch_size: int | None,
     dry_run: bool, quiet: bool, as_json: bool,
 ) -> None:
-    from inventory_cli.application.importer import run_import
+    from inventory_cli.application.importer import ImportReport, run_import
 
     fmt = format_for(name, fmt)
     if fmt is None:
@@ -38,15 +38,25 @@ def import_file(
         raise UsageProblem(f"Cannot read the import file {name}: {error.strerror}.") from None
 
     started = time.perf_counter()
-    with source, _progress(source, name, enabled=not quiet and sys.stderr.isatty()) as advance:
-        store = settings.open(create=not dry_run) or _empty_store(settings)
-        try:
-            report = run_import(
-                store, read_rows(source, fmt), default_store=store_code, actor=actor,
-                batch_size=batch_size, dry_run=dry_run, on_rows=advance,
-            )
-        finally:
-            store.close()
+    report = ImportReport(dry_run=dry_run)
+    try:
+        with source, _progress(source, name, enabled=not quiet and sys.stderr.isatty()) as advance:
+            store = settings.open(create=not dry_run) or _empty_store(settings)
+            try:
+                run_import(
+                    store, read_rows(source, fmt), default_store=store_code, actor=actor,
+                    batch_size=batch_size, dry_run=dry_run, on_rows=advance, report=report,
+                )
+            finally:
+                store.close()
+    except Exception as error:
+        if as_json:  # scripts get their document whatever the exit code
+            from inventory_cli.cli.boundary import exit_code_for
+
+            document = report.as_dict()
+            document["error"] = exit_code_for(error)[1]
+            render.print_json(document)
+        raise
     seconds = time.perf_counter() - started
 
     if as_json:

@@ -69,10 +69,11 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    console = Console()
+    console = Console(markup=False)
     if not console.is_terminal:
-        console = Console(width=10_000, no_color=True, highlight=False)
+        console = Console(width=10_000, no_color=True, highlight=False, markup=False)
     table = Table(
         title=title,
         box=box.SIMPLE_HEAD if console.is_terminal else box.ASCII2,
@@ -82,7 +83,8 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
     for column in columns:
         table.add_column(column, justify="right" if column in numeric else "left", overflow="fold")
     for row in rows:
-        table.add_row(*("" if value is None else str(value) for value in row))
+        # Text, not str: codes like "X[red]Y" are data, never rich markup.
+        table.add_row(*(Text("" if value is None else str(value)) for value in row))
     console.print(table, soft_wrap=False)
 
 

@@ -170,7 +170,7 @@ class SqliteEventStore:
 
     def _initialise(self) -> None:
         mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode.lower() != "wal" and not self.location.startswith("file:"):
+        if mode.lower() != "wal" and self.location != ":memory:" and not self.location.startswith("file:"):
             raise StorageError(f"Cannot switch {self.location} to WAL mode (got {mode}).")
         with self.write():
             # Another process may have initialised the file while we waited.
