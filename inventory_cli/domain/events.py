@@ -4,123 +4,111 @@ Each event type says how its ``quantity`` moves the balances of its stream (a
 sign of -1, 0 or 1 for on_hand, reserved and incoming), so the aggregate's fold
 and the SQL that replays or rebuilds in bulk share one definition of every
 event's effect. Optional fields left at None are not stored.
+
+Events are immutable named tuples (an import creates one per row, and they are
+several times cheaper than frozen dataclasses); two events are equal only when
+they are of the same type.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar, Union
+from collections.abc import Callable
+from typing import NamedTuple, TypeVar, Union
+
+_T = TypeVar("_T")
 
 
-class _Effect:
-    """How an event's quantity moves the balances; every sign is 0 unless said."""
+def _effect(on_hand: int = 0, reserved: int = 0, incoming: int = 0) -> Callable[[_T], _T]:
+    """Attach the signs of an event type's effect, and type-aware equality."""
 
-    __slots__ = ()
-    on_hand_sign: ClassVar[int] = 0
-    reserved_sign: ClassVar[int] = 0
-    incoming_sign: ClassVar[int] = 0
+    def decorate(cls):  # type: ignore[no-untyped-def]
+        cls.on_hand_sign, cls.reserved_sign, cls.incoming_sign = on_hand, reserved, incoming
+        cls.__eq__ = lambda a, b: type(a) is type(b) and tuple.__eq__(a, b)
+        cls.__ne__ = lambda a, b: not cls.__eq__(a, b)
+        cls.__hash__ = lambda a: hash((type(a).__name__, tuple(a)))
+        return cls
+
+    return decorate
 
 
-@dataclass(frozen=True, slots=True)
-class StockAdded(_Effect):
-    on_hand_sign: ClassVar[int] = 1
-
+@_effect(on_hand=1)
+class StockAdded(NamedTuple):
     quantity: int
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class StockRemoved(_Effect):
-    on_hand_sign: ClassVar[int] = -1
-
+@_effect(on_hand=-1)
+class StockRemoved(NamedTuple):
     quantity: int
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class StockReserved(_Effect):
-    reserved_sign: ClassVar[int] = 1
-
+@_effect(reserved=1)
+class StockReserved(NamedTuple):
     quantity: int
     reservation_id: str
     customer: str
     expires_at: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class StockReleased(_Effect):
+@_effect(reserved=-1)
+class StockReleased(NamedTuple):
     """A reservation's units go back to available (reason ``expired`` when it ran out)."""
-
-    reserved_sign: ClassVar[int] = -1
 
     quantity: int
     reservation_id: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class ReservationFulfilled(_Effect):
-    on_hand_sign: ClassVar[int] = -1
-    reserved_sign: ClassVar[int] = -1
-
+@_effect(on_hand=-1, reserved=-1)
+class ReservationFulfilled(NamedTuple):
     quantity: int
     reservation_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class StockCounted(_Effect):
+@_effect(on_hand=1)
+class StockCounted(NamedTuple):
     """A physical count. ``quantity`` is the signed difference, ``counted`` the new on_hand."""
-
-    on_hand_sign: ClassVar[int] = 1
 
     quantity: int
     counted: int
 
 
-@dataclass(frozen=True, slots=True)
-class TransferShipped(_Effect):
+@_effect(on_hand=-1)
+class TransferShipped(NamedTuple):
     """Units leave this store for another (the sending side of a transfer)."""
-
-    on_hand_sign: ClassVar[int] = -1
 
     quantity: int
     transfer_id: str
     to_store: str
 
 
-@dataclass(frozen=True, slots=True)
-class TransferAnnounced(_Effect):
+@_effect(incoming=1)
+class TransferAnnounced(NamedTuple):
     """Units are on their way to this store: they count as incoming until received."""
-
-    incoming_sign: ClassVar[int] = 1
 
     quantity: int
     transfer_id: str
     from_store: str
 
 
-@dataclass(frozen=True, slots=True)
-class TransferReceived(_Effect):
-    on_hand_sign: ClassVar[int] = 1
-    incoming_sign: ClassVar[int] = -1
-
+@_effect(on_hand=1, incoming=-1)
+class TransferReceived(NamedTuple):
     quantity: int
     transfer_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class TransferLost(_Effect):
+@_effect(incoming=-1)
+class TransferLost(NamedTuple):
     """The part of a transfer that did not arrive, recorded at the receiving store."""
-
-    incoming_sign: ClassVar[int] = -1
 
     quantity: int
     transfer_id: str
     reason: str = "lost in transit"
 
 
-@dataclass(frozen=True, slots=True)
-class ProductDefined(_Effect):
+@_effect()
+class ProductDefined(NamedTuple):
     """A product's name (for every store) or its reorder point (for this store)."""
 
     quantity: int = 0
@@ -159,19 +147,11 @@ EVENT_TYPES: dict[str, type] = {
     )
 }
 
-_PAYLOAD_FIELDS = {
-    cls: tuple(name for name in cls.__slots__ if name != "quantity") for cls in EVENT_TYPES.values()
-}
-
-
 def event_data(event: Event) -> dict[str, object]:
-    """The fields of an event other than ``quantity``: the JSON payload stored in the log."""
-    data = {}
-    for name in _PAYLOAD_FIELDS[type(event)]:
-        value = getattr(event, name)
-        if value is not None:
-            data[name] = value
-    return data
+    """The fields of an event other than ``quantity`` (always first): its stored payload."""
+    return {
+        name: value for name, value in zip(event._fields[1:], event[1:]) if value is not None
+    }
 
 
 def event_from_record(type_name: str, quantity: int, data: dict[str, object]) -> Event:

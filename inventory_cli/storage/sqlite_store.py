@@ -48,11 +48,10 @@ _PAYLOADS: dict[tuple[object, ...], str] = {}
 
 def _payload(event: Event) -> str:
     """The event's JSON payload; repeated payloads (same type and reason) are encoded once."""
-    data = event_data(event)
-    key = (type(event), *data.items())
+    key = (type(event), event[1:])
     text = _PAYLOADS.get(key)
     if text is None:
-        text = _PAYLOAD_ENCODER.encode(data)
+        text = _PAYLOAD_ENCODER.encode(event_data(event))
         if len(_PAYLOADS) > 4096:
             _PAYLOADS.clear()
         _PAYLOADS[key] = text
