@@ -91,7 +91,7 @@ class LineChange:
 
     def as_dict(self) -> dict[str, object]:
         document: dict[str, object] = {"store": self.store, "product": self.product}
-        for name in ("on_hand", "reserved", "available"):
+        for name in ("on_hand", "reserved", "available", "incoming"):
             old = 0 if self.before is None else getattr(self.before, name)
             new = 0 if self.after is None else getattr(self.after, name)
             document[f"{name}_before"], document[f"{name}_after"] = old, new
@@ -123,7 +123,7 @@ def diff(
     changes = []
     for key in sorted(before.keys() | after.keys()):
         old, new = before.get(key), after.get(key)
-        figures = lambda line: (0, 0) if line is None else (line.on_hand, line.reserved)  # noqa: E731
+        figures = lambda line: (0, 0, 0) if line is None else (line.on_hand, line.reserved, line.incoming)  # noqa: E731
         if figures(old) != figures(new):
             changes.append(LineChange(key[0], key[1], old, new))
     return changes

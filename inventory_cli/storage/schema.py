@@ -269,14 +269,29 @@ def _add_actor_and_hash_chain(conn: sqlite3.Connection) -> None:
     _run(REFUSE_UPDATE_TRIGGER + "DROP VIEW event_log;" + AUDIT_VIEW)(conn)
 
 
+STREAM_TRIGGERS = """
+CREATE TRIGGER streams_refuse_update BEFORE UPDATE ON streams
+BEGIN SELECT RAISE(ABORT, 'streams are part of the append-only log: they cannot be updated'); END;
+CREATE TRIGGER streams_refuse_delete BEFORE DELETE ON streams
+BEGIN SELECT RAISE(ABORT, 'streams are part of the append-only log: they cannot be deleted'); END;
+"""
+
+
+def _store_operations(conn: sqlite3.Connection) -> None:
+    """Version 3: expiry, transfers, products; stream identities become append-only too.
+
+    Projections are derived, so they are simply rebuilt in their new shape from the log.
+    """
+    _run(STREAM_TRIGGERS)(conn)
+    replace_projections(conn, ("stock", "reservations", "idempotency_keys"))
+
+
 # Each migration takes the schema from version i to i + 1 (list index i).
 # Never edit a released migration: add a new one.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _run(EVENTS_DDL + V1_PROJECTIONS),
     _add_actor_and_hash_chain,
-    # Version 3: expiry, transfers, products. Projections are derived, so they are
-    # simply rebuilt in their new shape from the log.
-    lambda conn: replace_projections(conn, ("stock", "reservations", "idempotency_keys")),
+    _store_operations,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 
