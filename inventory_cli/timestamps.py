@@ -34,14 +34,14 @@ def parse_user_time(text: str, *, end_of_day: bool = False) -> str:
             moment = datetime.fromisoformat(text)
             if end_of_day and moment.microsecond == 0:
                 moment += _rest_of_unit(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.astimezone()  # local time
+        return format_utc(moment)
+    except (ValueError, OverflowError):
         raise ValueError(
-            f"{text!r} is not an ISO-8601 date or date-time; "
+            f"{text!r} is not an ISO-8601 date or date-time within years 1 to 9999; "
             "write e.g. 2026-11-27 or 2026-11-27T14:30 or 2026-11-27T14:30:00+01:00."
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # local time
-    return format_utc(moment)
 
 
 def _rest_of_unit(text: str) -> timedelta:

@@ -681,12 +681,6 @@ def test_at_in_the_future_is_a_bad_row(tool: Tool) -> None:
     assert tool.events() == 0
 
 
-@pytest.mark.xfail(
-    reason="BUG: an 'at' whose conversion to UTC overflows (e.g. 9999-12-31T23:59:59-05:00 or "
-    "0001-01-01T00:00:00+05:00) raises OverflowError in parse_user_time, which RowTranslator.command "
-    "does not catch (only ValueError): exit 70 'unexpected error' instead of a bad row (exit 65)",
-    strict=True,
-)
 @pytest.mark.parametrize("at", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"])
 def test_at_out_of_range_is_a_bad_row(seeded: Tool, at: str) -> None:
     before = seeded.events()
@@ -894,12 +888,6 @@ def test_batch_size_requires_an_id_on_every_row(tool: Tool) -> None:
     assert report["applied"] == 3
 
 
-@pytest.mark.xfail(
-    reason="BUG: with --batch-size, rows after a refused batch are only checked by _check_only, "
-    "which does not apply the every-row-needs-an-id rule: a row without id in a later batch is "
-    "not reported, so the user fixes the reported row, re-runs, and is refused again",
-    strict=True,
-)
 def test_batch_size_reports_rows_without_id_after_a_refused_batch(tool: Tool) -> None:
     path = tool.file("late.ndjson", ndjson(
         {"op": "add", "product": "A", "quantity": 1, "id": "l-1"},
@@ -1117,12 +1105,6 @@ def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
 
 
 @posix_only
-@pytest.mark.xfail(
-    reason="BUG: memory grows with the number of rows that carry an id (~0.3-0.5 KiB per row: "
-    "47 MiB at 20k rows, 105 MiB at 200k with short ids): RowTranslator.code caches every validated code, "
-    "unique ids included, up to 200,000 entries, for the whole import",
-    strict=True,
-)
 def test_memory_does_not_grow_with_a_file_of_keyed_rows(tmp_path: Path) -> None:
     _assert_flat_memory(
         tmp_path, 10_000, 100_000,
@@ -1131,12 +1113,6 @@ def test_memory_does_not_grow_with_a_file_of_keyed_rows(tmp_path: Path) -> None:
 
 
 @posix_only
-@pytest.mark.xfail(
-    reason="BUG: memory grows with the number of distinct products in the file (~1 KiB each: "
-    "52 MiB at 10k products, 152 MiB at 100k, 262 MiB at 200k): WriteSession keeps every stream "
-    "it loaded (_streams, _streams_by_id) until the transaction ends, and RowTranslator caches every code",
-    strict=True,
-)
 def test_memory_does_not_grow_with_a_file_of_many_products(tmp_path: Path) -> None:
     _assert_flat_memory(
         tmp_path, 8_000, 50_000,

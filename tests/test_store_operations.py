@@ -362,10 +362,6 @@ def test_a_count_may_go_below_overdue_reservations(overdue):
     assert overdue.ok("count", "CUP", "0")["reserved"] == 0  # R-C expired by the count itself
 
 
-@pytest.mark.xfail(reason="BUG: an import row with `at` after the stream's latest event is refused "
-                   "('at' ... is before the latest event) when the product has an overdue "
-                   "reservation: WriteSession._prepare first emits the expiry release dated now, "
-                   "which moves the stream's last occurred_at past the row's `at`", strict=True)
 def test_a_back_dated_import_row_on_a_product_with_overdue_reservations(overdue, tmp_path):
     latest = overdue.history("MUG")[-1]  # R-LONG, the stream's latest event
     at = (parse_time(latest["occurred_at"]) + timedelta(milliseconds=10)).isoformat()
@@ -478,10 +474,6 @@ def test_transfer_id_is_the_idempotency_key(cli):
     cli.refused(1, "reserve", "MUG", "1", "--customer", "ann", "--id", "T-1")
 
 
-@pytest.mark.xfail(reason="BUG: a repeated `transfer --id T-1` tells people 'Already done earlier "
-                   "(id ): …' with the id missing: cli/app.py _write builds the prefix from "
-                   "command.key or command.reservation_id and ignores TransferStock.transfer_id",
-                   strict=True)
 def test_a_repeated_transfer_tells_people_which_id_it_was(cli):
     cli.ok("add", "MUG", "10")
     first = cli.ok("transfer", "MUG", "4", "--from", "main", "--to", "paris", "--id", "T-1", json=False)
@@ -536,10 +528,6 @@ def test_receive_with_id_is_idempotent(cli):
     cli.refused(1, "receive", "T-1", "--quantity", "2", "--id", "K-1")
 
 
-@pytest.mark.xfail(reason="BUG: `receive T --quantity 0` exits 0 and writes a TransferReceived event "
-                   "of quantity 0 (Inventory.receive records TransferReceived(quantity) even when "
-                   "quantity == 0; the CLI parses --quantity as CountedQuantity, which allows 0)",
-                   strict=True)
 def test_receive_of_nothing_arrived_records_no_zero_quantity_event(cli):
     """`receive --quantity 0`: the contract says an event's quantity is always positive
     (StockCounted aside) and that QUANTITY 0 is a usage error except for count. Either
@@ -893,9 +881,6 @@ def test_reorder_point_belongs_to_the_store_in_force_and_drives_stock_low(cli):
     check_ok(cli)
 
 
-@pytest.mark.xfail(reason="BUG: `stock --low` with stock but no line at or below its reorder point "
-                   "prints 'No stock recorded yet in store main.' (cli/app.py stock passes the "
-                   "same empty message with and without --low)", strict=True)
 def test_stock_low_with_nothing_low_does_not_claim_there_is_no_stock(cli):
     cli.ok("add", "MUG", "10")
     cli.ok("product", "set", "MUG", "--reorder-point", "2")

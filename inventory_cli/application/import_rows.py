@@ -197,7 +197,10 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 class RowTranslator:
-    """Turns validated rows into commands, caching the codes it has already checked."""
+    """Turns validated rows into commands, caching the codes that repeat from row to row."""
+
+    _CACHED_KINDS = (v.ProductCode, v.StoreCode, v.Reason, v.CustomerCode, v.Actor)
+    MAX_CACHED_CODES = 20_000
 
     def __init__(self, default_store: str) -> None:
         self.default_store = v.StoreCode(default_store)
@@ -207,7 +210,9 @@ class RowTranslator:
         cached = self._codes.get((kind, value))
         if cached is None:
             cached = kind(value)
-            if len(self._codes) < 200_000:
+            if kind in self._CACHED_KINDS:  # ids are unique: caching them only costs memory
+                if len(self._codes) >= self.MAX_CACHED_CODES:
+                    self._codes.clear()
                 self._codes[(kind, value)] = cached
         return cached
 

@@ -28,6 +28,7 @@ from inventory_cli.storage.port import EventStore
 from inventory_cli.timestamps import utc_now
 
 FLUSH_EVERY = 5_000
+_NEEDS_ID = "with --batch-size every row needs an 'id', so that a re-run is safe"
 # The validator itself: TypeAdapter's wrappers cost a measurable share per row.
 _validate_json = ROW.validator.validate_json
 _validate_python = ROW.validator.validate_python
@@ -96,12 +97,18 @@ def run_import(
     report = report or ImportReport(dry_run=dry_run)
     translator = RowTranslator(default_store)
     source = iter(rows)
+    session: WriteSession | None = None
+    require_keys = batch_size is not None
     for batch in _batches(source, None if dry_run else batch_size):
         committed = report.applied
         try:
             with store.write():
-                session = WriteSession(store, clock(), actor)
-                _decide_rows(session, batch, translator, report, batch_size is not None, on_rows)
+                # One session for all batches: streams stay in memory between them.
+                if session is None:
+                    session = WriteSession(store, clock(), actor)
+                else:
+                    session.begin(clock())
+                _decide_rows(session, batch, translator, report, require_keys, on_rows)
                 if report.rejected or dry_run:
                     raise _Refused
                 session.flush()
@@ -110,7 +117,7 @@ def run_import(
                 report.would_apply = report.applied - committed
             report.applied = committed
             for row in source:
-                _check_only(row, translator, report)
+                _check_only(row, translator, report, require_keys)
             break
         except BaseException:
             report.applied = committed  # the failed batch was rolled back
@@ -132,7 +139,7 @@ def _decide_rows(
         try:
             command, row_actor = _command(row, translator)
             if require_keys and idempotency_key(command) is None:
-                raise BadRow("with --batch-size every row needs an 'id', so that a re-run is safe")
+                raise BadRow(_NEEDS_ID)
             outcome = session.execute(command, row_actor)
         except (BadRow, InvalidValue, RuleViolation) as error:
             report.reject(row.line, str(error))
@@ -159,10 +166,14 @@ def _command(row: SourceRow, translator: RowTranslator) -> tuple[Command, str | 
     return translator.command(parsed)
 
 
-def _check_only(row: SourceRow, translator: RowTranslator, report: ImportReport) -> None:
+def _check_only(
+    row: SourceRow, translator: RowTranslator, report: ImportReport, require_keys: bool
+) -> None:
     """After a refused batch: report rows that are malformed on their own."""
     try:
-        _command(row, translator)
+        command, _ = _command(row, translator)
+        if require_keys and idempotency_key(command) is None:
+            raise BadRow(_NEEDS_ID)
     except BadRow as error:
         report.reject(row.line, str(error))
 

@@ -47,7 +47,7 @@ from inventory_cli.domain.events import (
     TransferReceived,
     TransferShipped,
 )
-from inventory_cli.domain.inventory import Inventory
+from inventory_cli.domain.inventory import EXPIRED, Inventory
 from inventory_cli.storage.port import EventStore, KeyRecord, NewEvent, StockLine, StreamInfo
 
 
@@ -110,22 +110,36 @@ def command_details(
 
 
 class WriteSession:
+    # Streams kept in memory between flushes; beyond this many, they are reloaded
+    # from the log on their next use, so memory stays flat over huge catalogues.
+    MAX_CACHED_STREAMS = 10_000
+
     def __init__(self, store: EventStore, now: str, actor: str = "unknown") -> None:
         self._store = store
-        self._now = self.now = now
         self.actor = actor
-        self._position = store.head_position()
         self._streams: dict[tuple[str, str], _Stream] = {}
         self._streams_by_id: dict[int, _Stream] = {}
+        self._verified: set[int] = set()
+        self.begin(now)
+
+    def begin(self, now: str) -> None:
+        """Start deciding in a new write transaction (the session may outlive one).
+
+        Streams kept from an earlier transaction are checked against the log
+        before their next use: another writer may have appended in between.
+        """
+        self._now = self.now = now
+        self._position = self._store.head_position()
         self._touched: dict[int, _Stream] = {}
         self._keys: dict[str, KeyRecord] = {}
         self._new_reservations: dict[str, int] = {}
         self._new_transfers: dict[str, int] = {}  # transfer id -> receiving stream id
         self.pending: list[NewEvent] = []
+        self._verified = set()
         # Set per command, read by _emit.
         self._key: str | None = None
         self._hash: str | None = None
-        self._actor = actor
+        self._actor = self.actor
 
     # -- commands -------------------------------------------------------------------
 
@@ -159,11 +173,11 @@ class WriteSession:
 
     def expire_overdue(self, stream_id: int) -> int:
         """Release the stream's overdue reservations; the number released."""
-        stream = self._streams_by_id.get(stream_id) or self._load(self._store.stream_by_id(stream_id))
+        stream = self._by_id(stream_id)
         before = len(self.pending)
         self._key = self._hash = None
         self._actor = self.actor
-        self._expire(stream)
+        self._expire(stream, self._now)
         return len(self.pending) - before
 
     # One decider per command type: the stream whose line answers, and the details.
@@ -237,9 +251,9 @@ class WriteSession:
         stream_id = self._new_transfers.get(c.transfer_id) or self._store.find_transfer_stream(c.transfer_id)
         if stream_id is None:
             raise UnknownTransfer(f"No transfer {c.transfer_id!r} exists. Check the id that transfer printed.")
-        stream = self._streams_by_id.get(stream_id) or self._load(self._store.stream_by_id(stream_id))
-        self._expire(stream)
+        stream = self._by_id(stream_id)
         at = self._occurred_at(stream, c.at)
+        self._expire(stream, at)
         events = stream.inventory.receive(c.transfer_id, c.quantity)
         self._emit_all(stream, events, at)
         previous = events[-2] if len(events) > 1 else None
@@ -269,6 +283,10 @@ class WriteSession:
         self._keys.clear()
         self._new_reservations.clear()
         self._new_transfers.clear()
+        if len(self._streams) > self.MAX_CACHED_STREAMS:
+            self._streams.clear()
+            self._streams_by_id.clear()
+            self._verified.clear()
 
     def discard_pending(self) -> None:
         """Forget the pending events (they will never be written), keeping the state."""
@@ -298,19 +316,20 @@ class WriteSession:
     def _prepare(self, store: str, product: str, at: str | None) -> tuple[_Stream, str]:
         """The stream (loaded once, overdue reservations released) and the event time."""
         stream = self._streams.get((store, product))
-        if stream is None:
-            info = self._store.stream(store, product, create=True)
-            assert info is not None
-            stream = self._load(info)
-        self._expire(stream)
-        return stream, self._occurred_at(stream, at)
+        if stream is None or stream.info.stream_id not in self._verified:
+            stream = self._current(stream) if stream else self._load(self._store.stream(store, product, create=True))
+        occurred_at = self._occurred_at(stream, at)
+        self._expire(stream, occurred_at)
+        return stream, occurred_at
 
-    def _expire(self, stream: _Stream) -> None:
+    def _expire(self, stream: _Stream, until: str) -> None:
+        """Release the reservations that expired by ``until``, each dated when it expired."""
         if stream.inventory.expiring:
             key, command_hash = self._key, self._hash
             self._key = self._hash = None  # expiries are facts of their own, not the command's
-            expired = stream.inventory.expire(self._now)
-            self._emit_all(stream, expired, max(self._now, stream.last_occurred_at))
+            for reservation in stream.inventory.overdue(until):
+                event = stream.inventory.release(reservation.reservation_id, EXPIRED)
+                self._emit(stream, event, max(reservation.expires_at, stream.last_occurred_at))  # type: ignore[type-var]
             self._key, self._hash = key, command_hash
 
     def _reservation_stream(self, reservation_id: str, at: str | None) -> tuple[_Stream, str]:
@@ -319,11 +338,26 @@ class WriteSession:
             raise UnknownReservation(
                 f"No reservation {reservation_id!r} exists. Check the id that reserve printed."
             )
-        stream = self._streams_by_id.get(stream_id) or self._load(self._store.stream_by_id(stream_id))
-        self._expire(stream)
-        return stream, self._occurred_at(stream, at)
+        stream = self._by_id(stream_id)
+        occurred_at = self._occurred_at(stream, at)
+        self._expire(stream, occurred_at)
+        return stream, occurred_at
 
-    def _load(self, info: StreamInfo) -> _Stream:
+    def _by_id(self, stream_id: int) -> _Stream:
+        stream = self._streams_by_id.get(stream_id)
+        if stream is None or stream_id not in self._verified:
+            stream = self._current(stream) if stream else self._load(self._store.stream_by_id(stream_id))
+        return stream
+
+    def _current(self, stream: _Stream) -> _Stream:
+        """A stream kept from an earlier transaction, reloaded if someone appended since."""
+        if self._store.stream_version(stream.info.stream_id) == stream.inventory.version:
+            self._verified.add(stream.info.stream_id)
+            return stream
+        return self._load(stream.info)
+
+    def _load(self, info: StreamInfo | None) -> _Stream:
+        assert info is not None
         inventory = Inventory(info.store, info.product)
         last_occurred_at = updated_at = ""
         for recorded in self._store.read_stream(info.stream_id):
@@ -332,6 +366,7 @@ class WriteSession:
         stream = _Stream(info, inventory, last_occurred_at, updated_at)
         self._streams[(info.store, info.product)] = stream
         self._streams_by_id[info.stream_id] = stream
+        self._verified.add(info.stream_id)
         return stream
 
     def _occurred_at(self, stream: _Stream, at: str | None) -> str:

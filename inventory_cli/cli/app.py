@@ -164,7 +164,9 @@ def _write(ctx: typer.Context, command, as_json: bool, describe, user: str | Non
     if as_json:
         render.print_json(render.write_result_json(result))
     else:
-        prefix = f"Already done earlier (id {command.key or getattr(command, 'reservation_id', '')}): " if result.duplicate else ""
+        from inventory_cli.application.commands import idempotency_key
+
+        prefix = f"Already done earlier (id {idempotency_key(command)}): " if result.duplicate else ""
         render.print_message(prefix + describe(result) + " " + render.balance_sentence(result.line))
 
 
@@ -334,7 +336,11 @@ def stock(
     store_code = None if all_stores else v.StoreCode(store)
     product_code = None if product is None else v.ProductCode(product)
     lines = _read(ctx, lambda s: queries.stock(s, store_code, product_code, low=low))
-    _print_lines(lines, as_json, "No stock recorded yet" + (f" in store {store_code}." if store_code else "."))
+    if low:
+        empty = "No line is at or below its reorder point" + (f" in store {store_code}." if store_code else ".")
+    else:
+        empty = "No stock recorded yet" + (f" in store {store_code}." if store_code else ".")
+    _print_lines(lines, as_json, empty)
 
 
 @app.command(epilog="Example: inventory history SKU-1 --since 2026-11-01 --limit 20\n\n"

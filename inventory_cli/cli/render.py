@@ -60,6 +60,8 @@ def history_json(entry: HistoryEntry) -> dict[str, Any]:
         "on_hand": entry.on_hand,
         "reserved": entry.reserved,
         "available": entry.available,
+        # The fields of newer event types (transfer_id, to_store, expires_at, name…):
+        **{k: v for k, v in data.items() if k not in ("reason", "customer", "reservation_id")},
     }
 
 

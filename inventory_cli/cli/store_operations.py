@@ -67,7 +67,7 @@ def reservations(
     store: Store = "main",
     as_json: Json = False,
 ) -> None:
-    """List the open reservations, oldest first."""
+    """List the open reservations, by store and product, oldest first."""
     from inventory_cli.cli import render
     from inventory_cli.domain import values as v
 

@@ -108,16 +108,18 @@ class Inventory:
         reservation = self._open_reservation(reservation_id)
         return self._record(ReservationFulfilled(reservation.quantity, reservation_id))
 
-    def expire(self, now: str) -> list[StockReleased]:
-        """Release every open reservation whose expiry is at or before ``now``."""
+    def overdue(self, now: str) -> list[Reservation]:
+        """The open reservations whose expiry is at or before ``now``, soonest first."""
         if not self.expiring:
             return []
-        overdue = [
-            r.reservation_id
-            for r in self.open.values()
-            if r.expires_at is not None and r.expires_at <= now
-        ]
-        return [self.release(reservation_id, EXPIRED) for reservation_id in overdue]
+        return sorted(
+            (r for r in self.open.values() if r.expires_at is not None and r.expires_at <= now),
+            key=lambda r: r.expires_at,  # type: ignore[arg-type, return-value]
+        )
+
+    def expire(self, now: str) -> list[StockReleased]:
+        """Release every open reservation whose expiry is at or before ``now``."""
+        return [self.release(r.reservation_id, EXPIRED) for r in self.overdue(now)]
 
     def count(self, counted: int) -> StockCounted:
         if counted < self.reserved:
@@ -154,7 +156,9 @@ class Inventory:
                 f"Cannot receive {quantity} units of transfer {transfer_id!r}: only {expected} "
                 "were shipped."
             )
-        events: list[Event] = [self._record(TransferReceived(quantity, transfer_id))]
+        events: list[Event] = []
+        if quantity:  # a receipt of nothing records only the loss
+            events.append(self._record(TransferReceived(quantity, transfer_id)))
         if quantity < expected:
             events.append(self._record(TransferLost(expected - quantity, transfer_id)))
         return events

@@ -233,6 +233,18 @@ class SqliteEventStore:
         self._names[stream_id] = (store, product)
         return StreamInfo(stream_id, store, product)
 
+    def stream_version(self, stream_id: int) -> int:
+        return self.conn.execute(
+            "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?", (stream_id,)
+        ).fetchone()[0]
+
+    def _name(self, stream_id: int) -> tuple[str, str]:
+        names = self._names.get(stream_id)
+        if names is None:
+            info = self.stream_by_id(stream_id)
+            names = (info.store, info.product)
+        return names
+
     def _hash_before(self, position: int) -> str:
         if self._head[0] == position - 1:
             return self._head[1]
@@ -266,7 +278,7 @@ class SqliteEventStore:
         for e in events:
             event = e.event
             type_name, data = type(event).__name__, payload(event)
-            store, product = names[e.stream_id]
+            store, product = names.get(e.stream_id) or self._name(e.stream_id)
             previous = event_hash(
                 previous, e.position, store, product, e.version, type_name, event.quantity,
                 data, e.occurred_at, e.recorded_at, e.actor, e.idempotency_key,
@@ -306,6 +318,8 @@ class SqliteEventStore:
                 rows,
             )
             self._head = (events[-1].position, previous)
+            if len(self._names) > 10_000:  # keep memory flat over huge catalogues
+                self._names.clear()
             if keys:
                 self.conn.executemany(
                     "INSERT INTO idempotency_keys (key, command_hash, stream_id, position)"
