@@ -138,8 +138,8 @@ PROJECTION_TABLES = {
 }
 
 
-def _signed_sum(sign_attribute: str) -> str:
-    """SQL that sums the effect of events on one balance, from the domain's signs."""
+def _signed(sign_attribute: str) -> str:
+    """SQL for one event's effect on one balance, from the domain's signs."""
     from inventory_cli.domain.events import EVENT_TYPES
 
     cases = " ".join(
@@ -147,42 +147,83 @@ def _signed_sum(sign_attribute: str) -> str:
         for name, cls in EVENT_TYPES.items()
         if (sign := getattr(cls, sign_attribute))
     )
-    return f"SUM(CASE e.type {cases} ELSE 0 END)"
+    return f"CASE e.type {cases} ELSE 0 END"
 
 
-ON_HAND_SUM = _signed_sum("on_hand_sign")
-RESERVED_SUM = _signed_sum("reserved_sign")
-INCOMING_SUM = _signed_sum("incoming_sign")
+ON_HAND_SUM = f"SUM({_signed('on_hand_sign')})"
+RESERVED_SUM = f"SUM({_signed('reserved_sign')})"
+INCOMING_SUM = f"SUM({_signed('incoming_sign')})"
+
+
+def fold_streams_sql(table: str, where: str = "") -> str:
+    """Fold events into per-stream balances in ``table`` (stream_id primary key).
+
+    An upsert per event into a small table: several times faster in SQLite than
+    GROUP BY, which sorts every event by stream first. Independent of the order
+    the rows come in, so SQLite may pick any index. The table's columns:
+    stream_id, on_hand, reserved, incoming, version, updated_at (of the last event).
+    """
+    return (
+        f"INSERT INTO {table} (stream_id, on_hand, reserved, incoming, version, updated_at)"
+        f" SELECT e.stream_id, {_signed('on_hand_sign')}, {_signed('reserved_sign')},"
+        f" {_signed('incoming_sign')}, e.version, e.recorded_at FROM events AS e"
+        f" WHERE true{where}"
+        " ON CONFLICT (stream_id) DO UPDATE SET on_hand = on_hand + excluded.on_hand,"
+        " reserved = reserved + excluded.reserved, incoming = incoming + excluded.incoming,"
+        " version = max(version, excluded.version),"
+        " updated_at = CASE WHEN excluded.version > version THEN excluded.updated_at"
+        " ELSE updated_at END"
+    )
+
+
+FOLD_TABLE_DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS {table} (stream_id INTEGER PRIMARY KEY, on_hand INTEGER,"
+    " reserved INTEGER, incoming INTEGER, version INTEGER, updated_at TEXT)"
+)
 
 
 def projection_fill_sql(suffix: str = "") -> list[str]:
     """Statements that compute every projection from the log into tables with ``suffix``."""
     return [
+        "DROP TABLE IF EXISTS temp.stock_fold",
+        "DROP TABLE IF EXISTS temp.reorder_points",
+        FOLD_TABLE_DDL.format(table="temp.stock_fold"),
+        fold_streams_sql("temp.stock_fold"),
         f"INSERT INTO stock{suffix} (stream_id, store, product, on_hand, reserved, incoming,"
         " version, updated_at)"
-        f" SELECT e.stream_id, s.store, s.product, {ON_HAND_SUM}, {RESERVED_SUM}, {INCOMING_SUM},"
-        " max(e.version), e.recorded_at"
-        " FROM events AS e JOIN streams AS s USING (stream_id) GROUP BY e.stream_id",
+        " SELECT f.stream_id, s.store, s.product, f.on_hand, f.reserved, f.incoming, f.version,"
+        " f.updated_at FROM temp.stock_fold AS f JOIN streams AS s USING (stream_id)",
+        "DROP TABLE temp.stock_fold",
+        # The latest reorder point per stream (an upsert, not GROUP BY: see fold_streams_sql).
+        "CREATE TEMP TABLE reorder_points (stream_id INTEGER PRIMARY KEY, reorder_point INTEGER,"
+        " position INTEGER)",
+        "INSERT INTO temp.reorder_points SELECT stream_id, json_extract(data, '$.reorder_point'),"
+        " position FROM events WHERE type = 'ProductDefined'"
+        " AND json_extract(data, '$.reorder_point') IS NOT NULL"
+        " ON CONFLICT (stream_id) DO UPDATE SET reorder_point = excluded.reorder_point,"
+        " position = excluded.position WHERE excluded.position > position",
         f"UPDATE stock{suffix} AS st SET reorder_point = p.reorder_point"
-        " FROM (SELECT stream_id, json_extract(data, '$.reorder_point') AS reorder_point,"
-        " max(position) FROM events WHERE type = 'ProductDefined'"
-        " AND json_extract(data, '$.reorder_point') IS NOT NULL GROUP BY stream_id) AS p"
-        " WHERE st.stream_id = p.stream_id",
+        " FROM temp.reorder_points AS p WHERE st.stream_id = p.stream_id",
+        "DROP TABLE temp.reorder_points",
+        # One pass in log order: a reservation is inserted by its StockReserved and
+        # closed by the StockReleased or ReservationFulfilled that comes later.
         f"INSERT INTO reservations{suffix} (reservation_id, stream_id, quantity,"
-        " customer, status, created_at, expires_at)"
+        " customer, status, created_at, expires_at, closed_at)"
         " SELECT json_extract(data, '$.reservation_id'), stream_id, quantity,"
-        " json_extract(data, '$.customer'), 'open', occurred_at, json_extract(data, '$.expires_at')"
-        " FROM events WHERE type = 'StockReserved' ORDER BY position",
-        f"UPDATE reservations{suffix} AS r SET"
-        " status = CASE c.type WHEN 'StockReleased' THEN 'released' ELSE 'fulfilled' END,"
-        " closed_at = c.occurred_at"
-        " FROM (SELECT json_extract(data, '$.reservation_id') AS reservation_id, type,"
-        " occurred_at FROM events"
-        " WHERE type IN ('StockReleased', 'ReservationFulfilled')) AS c"
-        " WHERE r.reservation_id = c.reservation_id",
+        " coalesce(json_extract(data, '$.customer'), ''), CASE type WHEN 'StockReserved' THEN 'open'"
+        " WHEN 'StockReleased' THEN 'released' ELSE 'fulfilled' END, occurred_at,"
+        " json_extract(data, '$.expires_at'), occurred_at FROM events"
+        " WHERE type IN ('StockReserved', 'StockReleased', 'ReservationFulfilled')"
+        " ORDER BY position"
+        " ON CONFLICT (reservation_id) DO UPDATE SET status = excluded.status,"
+        " closed_at = excluded.closed_at",
+        f"UPDATE reservations{suffix} SET closed_at = NULL WHERE status = 'open'",
         f"INSERT INTO idempotency_keys{suffix} (key, command_hash, stream_id, position)"
-        " SELECT idempotency_key, command_hash, stream_id, max(position) FROM events"
-        " WHERE idempotency_key IS NOT NULL GROUP BY idempotency_key",
+        " SELECT idempotency_key, command_hash, stream_id, position FROM events"
+        " WHERE idempotency_key IS NOT NULL"
+        " ON CONFLICT (key) DO UPDATE SET command_hash = excluded.command_hash,"
+        " stream_id = excluded.stream_id, position = excluded.position"
+        " WHERE excluded.position > position",
         f"INSERT INTO products{suffix} (product, name)"
         " SELECT product, name FROM (SELECT s.product, json_extract(e.data, '$.name') AS name,"
         " max(e.position) FROM events AS e JOIN streams AS s USING (stream_id)"

@@ -494,23 +494,26 @@ class SqliteEventStore:
     ) -> list[StockLine]:
         """Stock lines folded in SQL from the log alone (name and reorder point are today's)."""
         where, params = _filters(
-            ("s.store", store),
-            ("s.product", product),
-            ("e.position <=", until_position),
-            ("e.occurred_at <=", until_time),
+            ("e.position <=", until_position), ("e.occurred_at <=", until_time)
         )
-        rows = self.conn.execute(
-            "SELECT r.store, r.product, r.on_hand, r.reserved, r.version, r.updated_at,"
-            " r.incoming, st.reorder_point, p.name FROM ("
-            f"SELECT e.stream_id, s.store, s.product, {schema.ON_HAND_SUM} AS on_hand,"
-            f" {schema.RESERVED_SUM} AS reserved, max(e.version) AS version,"
-            f" e.recorded_at AS updated_at, {schema.INCOMING_SUM} AS incoming"
-            f" FROM events AS e JOIN streams AS s USING (stream_id){where}"
-            " GROUP BY e.stream_id) AS r"
-            " LEFT JOIN stock AS st USING (stream_id) LEFT JOIN products AS p ON p.product = r.product"
-            " ORDER BY r.store, r.product",
-            params,
-        )
+        where = where.replace(" WHERE", " AND", 1)
+        streams, stream_params = _filters(("store", store), ("product", product))
+        if streams:
+            where += f" AND e.stream_id IN (SELECT stream_id FROM streams{streams})"
+            params = params + stream_params
+        self.conn.execute(schema.FOLD_TABLE_DDL.format(table="temp.replay_fold"))
+        try:
+            self.conn.execute("DELETE FROM temp.replay_fold")
+            self.conn.execute(schema.fold_streams_sql("temp.replay_fold", where), params)
+            rows = self.conn.execute(
+                "SELECT s.store, s.product, f.on_hand, f.reserved, f.version, f.updated_at,"
+                " f.incoming, st.reorder_point, p.name"
+                " FROM temp.replay_fold AS f JOIN streams AS s USING (stream_id)"
+                " LEFT JOIN stock AS st USING (stream_id) LEFT JOIN products AS p ON p.product = s.product"
+                " ORDER BY s.store, s.product"
+            ).fetchall()
+        finally:
+            self.conn.execute("DELETE FROM temp.replay_fold")
         return [StockLine(*row) for row in rows]
 
     def open_reservations(self, store: str | None, product: str | None) -> list[dict[str, object]]:
