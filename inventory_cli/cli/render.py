@@ -41,9 +41,8 @@ def print_message(text: str) -> None:
     sys.stdout.write(text + "\n")
 
 
-def history_json(entry: HistoryEntry) -> dict[str, Any]:
-    recorded = entry.recorded
-    data = event_data(recorded.event)
+def _event_json(recorded: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields every event shows, in history and in the export feed."""
     return {
         "position": recorded.position,
         "version": recorded.version,
@@ -56,6 +55,14 @@ def history_json(entry: HistoryEntry) -> dict[str, Any]:
         "reason": data.get("reason"),
         "customer": data.get("customer"),
         "reservation_id": data.get("reservation_id"),
+    }
+
+
+def history_json(entry: HistoryEntry) -> dict[str, Any]:
+    recorded = entry.recorded
+    data = event_data(recorded.event)
+    return {
+        **_event_json(recorded, data),
         "actor": recorded.actor,
         "on_hand": entry.on_hand,
         "reserved": entry.reserved,
@@ -63,7 +70,6 @@ def history_json(entry: HistoryEntry) -> dict[str, Any]:
         # The fields of newer event types (transfer_id, to_store, expires_at, name…):
         **{k: v for k, v in data.items() if k not in ("reason", "customer", "reservation_id")},
     }
-
 
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[object]], *,
                 numeric: frozenset[str] = frozenset()) -> None:
@@ -158,26 +164,15 @@ def print_diff_table(documents: Sequence[dict[str, Any]]) -> None:
 
 def export_json(recorded: Any) -> dict[str, Any]:
     """One event of the feed: every stored field, the payload flattened and verbatim."""
-    document: dict[str, Any] = {
-        "position": recorded.position,
-        "version": recorded.version,
-        "type": type(recorded.event).__name__,
-        "store": recorded.store,
-        "product": recorded.product,
-        "quantity": recorded.event.quantity,
-        "occurred_at": recorded.occurred_at,
-        "recorded_at": recorded.recorded_at,
-        "reason": None,
-        "customer": None,
-        "reservation_id": None,
+    data = event_data(recorded.event)
+    return {
+        **_event_json(recorded, data),
+        **data,
+        "actor": recorded.actor,
+        "idempotency_key": recorded.idempotency_key,
+        "data": recorded.data,
+        "hash": recorded.hash,
     }
-    document.update(event_data(recorded.event))
-    document["actor"] = recorded.actor
-    document["idempotency_key"] = recorded.idempotency_key
-    document["data"] = recorded.data
-    document["hash"] = recorded.hash
-    return document
-
 
 def write_ndjson(documents: Iterable[dict[str, Any]]) -> None:
     write = sys.stdout.write

@@ -13,7 +13,7 @@ they are of the same type.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple, TypeVar, Union
+from typing import NamedTuple, TypeVar, Union, get_args
 
 _T = TypeVar("_T")
 
@@ -130,22 +130,8 @@ Event = Union[
     ProductDefined,
 ]
 
-EVENT_TYPES: dict[str, type] = {
-    cls.__name__: cls
-    for cls in (
-        StockAdded,
-        StockRemoved,
-        StockReserved,
-        StockReleased,
-        ReservationFulfilled,
-        StockCounted,
-        TransferShipped,
-        TransferAnnounced,
-        TransferReceived,
-        TransferLost,
-        ProductDefined,
-    )
-}
+EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in get_args(Event)}
+
 
 def event_data(event: Event) -> dict[str, object]:
     """The fields of an event other than ``quantity`` (always first): its stored payload."""
