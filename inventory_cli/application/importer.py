@@ -108,7 +108,7 @@ def run_import(
                     session = WriteSession(store, clock(), actor)
                 else:
                     session.begin(clock())
-                _decide_rows(session, batch, translator, report, require_keys, on_rows)
+                _decide_rows(session, batch, translator, report, require_keys, on_rows, dry_run)
                 if report.rejected or dry_run:
                     raise _Refused
                 session.flush()
@@ -132,6 +132,7 @@ def _decide_rows(
     report: ImportReport,
     require_keys: bool,
     on_rows: Callable[[int], None] | None,
+    dry_run: bool = False,
 ) -> None:
     for count, row in enumerate(rows, 1):
         if on_rows is not None and count % 1000 == 0:
@@ -149,8 +150,9 @@ def _decide_rows(
             continue
         report.applied += 1
         if len(session.pending) >= FLUSH_EVERY:
-            # Once a row is bad nothing will be written: drop events instead of writing them.
-            session.discard_pending() if report.rejected else session.flush()
+            # When nothing will be written (a dry run, or a bad row was seen), drop the
+            # events instead of writing them; the session keeps the state they made.
+            session.discard_pending() if report.rejected or dry_run else session.flush()
 
 
 def _command(row: SourceRow, translator: RowTranslator) -> tuple[Command, str | None]:

@@ -74,10 +74,10 @@ class Settings:
         """True when the database file does not exist yet."""
         return not self.db.startswith("file:") and not os.path.exists(self.db)
 
-    def open(self, *, create: bool):  # -> SqliteEventStore | None
+    def open(self, *, create: bool, location: str | None = None):  # -> SqliteEventStore | None
         from inventory_cli.storage.sqlite_store import open_store
 
-        return open_store(self.db, create=create, busy_timeout=self.busy_timeout())
+        return open_store(location or self.db, create=create, busy_timeout=self.busy_timeout())
 
 
 class _closing:
@@ -433,7 +433,8 @@ def rebuild_projections(
     elif check:
         render.print_message(
             f"Projections match the log ({events} events, {streams} streams)." if not differences
-            else f"{len(differences)} projection row{'s' * (len(differences) != 1)} differ from the log; run "
+            else f"{render.plural(len(differences), 'projection row')} "
+                 f"{'differs' if len(differences) == 1 else 'differ'} from the log; run "
                  "`inventory rebuild-projections` to rebuild them."
         )
     else:

@@ -37,6 +37,8 @@ def fail(message: str, code: int) -> NoReturn:
 
 def exit_code_for(error: BaseException) -> tuple[int, str]:
     """The exit code and message for an error, or (EXIT_INTERNAL, …) for a bug."""
+    if isinstance(error, KeyboardInterrupt):
+        return 130, "interrupted; the unfinished command (or import batch) was not written."
     if isinstance(error, (InvalidValue, UsageProblem)):
         return EXIT_USAGE, f"{error} Nothing was written."
     if isinstance(error, RuleViolation):
@@ -76,8 +78,8 @@ def guarded(function: F) -> F:
             return function(*args, **kwargs)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
-        except KeyboardInterrupt:
-            fail("interrupted; nothing of the unfinished command was written.", 130)
+        except KeyboardInterrupt as error:
+            fail(exit_code_for(error)[1], 130)
         except Exception as error:
             if os.environ.get("INVENTORY_DEBUG", "").lower() in ("1", "true", "yes"):
                 raise

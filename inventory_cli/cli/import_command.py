@@ -39,9 +39,15 @@ def import_file(
 
     started = time.perf_counter()
     report = ImportReport(dry_run=dry_run)
+    # Into a database that does not exist yet, a whole-file import writes a scratch
+    # file beside it and links it into place only when it succeeds, so that a
+    # refused import leaves nothing behind. (Batches are committed as they come.)
+    fresh = not dry_run and batch_size is None and settings.is_new()
+    folder_existed = os.path.isdir(os.path.dirname(os.path.abspath(settings.db)))
     try:
         with source, _progress(source, name, enabled=not quiet and sys.stderr.isatty()) as advance:
-            store = settings.open(create=not dry_run) or _empty_store(settings)
+            location = _scratch_path(settings.db) if fresh else settings.db
+            store = settings.open(create=not dry_run, location=location) or _empty_store(settings)
             try:
                 run_import(
                     store, read_rows(source, fmt), default_store=store_code, actor=actor,
@@ -49,7 +55,11 @@ def import_file(
                 )
             finally:
                 store.close()
-    except Exception as error:
+                if fresh:
+                    _publish(location, settings.db, keep=not report.rejected)
+                    if report.rejected and not folder_existed:
+                        _remove_if_empty(os.path.dirname(os.path.abspath(settings.db)))
+    except (Exception, KeyboardInterrupt) as error:
         if as_json:  # scripts get their document whatever the exit code
             from inventory_cli.cli.boundary import exit_code_for
 
@@ -57,14 +67,49 @@ def import_file(
             document["error"] = exit_code_for(error)[1]
             render.print_json(document)
         raise
-    seconds = time.perf_counter() - started
+    _finish(report, as_json, quiet, time.perf_counter() - started)
 
+
+def _finish(report, as_json: bool, quiet: bool, seconds: float) -> None:
     if as_json:
         render.print_json(report.as_dict())
     else:
         _print_summary(report, seconds, quiet)
     if report.rejected:
         raise typer.Exit(EXIT_BAD_DATA)
+
+
+def _scratch_path(target: str) -> str:
+    folder, base = os.path.split(target)
+    return os.path.join(folder, f".{base}.importing-{os.getpid()}")
+
+
+def _publish(scratch: str, target: str, *, keep: bool) -> None:
+    """Link the scratch database into place (never over an existing file); remove it."""
+    from inventory_cli.storage.errors import StorageBusy
+
+    try:
+        if keep:
+            try:
+                os.link(scratch, target)
+            except FileExistsError:
+                raise StorageBusy(
+                    f"another process created {target} while this import ran; nothing was "
+                    "imported. Run the import again"
+                ) from None
+    finally:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            try:
+                os.remove(scratch + suffix)
+            except FileNotFoundError:
+                pass
+
+
+def _remove_if_empty(folder: str) -> None:
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass
 
 
 def _empty_store(settings):
@@ -79,23 +124,31 @@ def _print_summary(report, seconds: float, quiet: bool) -> None:
         for error in report.errors[:MAX_ERRORS_SHOWN]:
             sys.stderr.write(f"line {error['line']}: {error['error']}\n")
         if report.rejected > MAX_ERRORS_SHOWN:
-            sys.stderr.write(f"… and {report.rejected - MAX_ERRORS_SHOWN} more bad rows (--json lists them all).\n")
-        written = f"{report.applied:,} rows of earlier batches were written; " if report.applied else "Nothing was written: "
+            sys.stderr.write(
+                f"… and {render.plural(report.rejected - MAX_ERRORS_SHOWN, 'more bad row')} "
+                "(--json lists them all).\n"
+            )
+        written = (
+            f"{render.plural(report.applied, 'row')} of earlier batches were written; "
+            if report.applied else "Nothing was written: "
+        )
         sys.stderr.write(
-            f"inventory: {written}{report.rejected:,} bad rows. Fix them and run the import again.\n"
+            f"inventory: {written}{render.plural(report.rejected, 'bad row')}. "
+            "Fix them and run the import again.\n"
         )
         return
     if quiet:
         return
     if report.dry_run:
         render.print_message(
-            f"Dry run: {report.would_apply:,} rows would be applied, "
-            f"{report.duplicates:,} are duplicates; nothing was written."
+            f"Dry run: {render.plural(report.would_apply, 'row')} would be applied, "
+            f"{render.plural(report.duplicates, 'duplicate')}; nothing was written."
         )
     else:
         rate = report.applied / seconds if seconds else 0
         render.print_message(
-            f"Imported {report.applied:,} rows ({report.duplicates:,} duplicates skipped) "
+            f"Imported {render.plural(report.applied, 'row')} "
+            f"({render.plural(report.duplicates, 'duplicate')} skipped) "
             f"in {seconds:.1f} s ({rate:,.0f} rows/s)."
         )
 

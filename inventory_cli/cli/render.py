@@ -37,6 +37,11 @@ def balance_sentence(line: StockLine) -> str:
     )
 
 
+def plural(count: int, noun: str) -> str:
+    """"1 row", "2 rows", "1,000 rows"."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def print_message(text: str) -> None:
     sys.stdout.write(text + "\n")
 
@@ -148,13 +153,17 @@ def print_history_table(entries: Sequence[HistoryEntry], *, with_product: bool =
 def print_diff_table(documents: Sequence[dict[str, Any]]) -> None:
     print_table(
         None,
-        ("store", "product", "on hand", "change", "reserved", "change", "available", "change"),
+        ("store", "product", "on hand", "change", "reserved", "change", "available", "change",
+         "incoming", "change"),
         (
             (
                 d["store"], d["product"],
-                f"{d['on_hand_before']} → {d['on_hand_after']}", f"{d['on_hand_change']:+}",
-                f"{d['reserved_before']} → {d['reserved_after']}", f"{d['reserved_change']:+}",
-                f"{d['available_before']} → {d['available_after']}", f"{d['available_change']:+}",
+                *(
+                    value
+                    for figure in ("on_hand", "reserved", "available", "incoming")
+                    for value in (f"{d[figure + '_before']} → {d[figure + '_after']}",
+                                  f"{d[figure + '_change']:+}")
+                ),
             )
             for d in documents
         ),
@@ -183,7 +192,7 @@ def write_ndjson(documents: Iterable[dict[str, Any]]) -> None:
 
 def verify_sentence(document: dict[str, Any], anchor: str | None) -> str:
     if document["ok"]:
-        text = (f"The log holds: {document['events']} events chained, projections match. "
+        text = (f"The log holds: {plural(document['events'], 'event')} chained, projections match. "
                 f"Head: {document['head_position']}:{document['head_hash']}")
         return text + (" (passes through the anchor)." if anchor else ".")
     problems = []
