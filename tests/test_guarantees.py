@@ -756,12 +756,6 @@ def test_a_full_disk_exits_74_and_leaves_the_log_intact(invoke, tmp_path, tiny_f
     assert event_count(db) == head["events"] + 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a write on a disk with no free byte left exits 74 with the log intact, but says "
-    "'The database … is damaged or not a database (disk I/O error). Restore it from a backup' "
-    "(SqliteEventStore._schema_state turns every non-busy error at open, here the failure to "
-    "create the -shm file, into 'damaged'). Restoring a backup over a sound database loses data; "
-    "the message should say to free disk space."))
 def test_a_write_on_a_disk_with_no_free_byte_says_to_free_space(invoke, tiny_filesystem):
     db, head, stock = full_disk_db(invoke, tiny_filesystem)
     filler = fill_up(tiny_filesystem)

@@ -40,6 +40,11 @@ from inventory_cli.storage.errors import StorageBusy, StorageError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 _BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+# Failures of the disk or the permissions around a sound file, not of its content.
+_ENVIRONMENT_CODES = {
+    sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM,
+}
 
 
 # Built once: json.dumps with options builds a new encoder at every call.
@@ -148,6 +153,12 @@ class SqliteEventStore:
         except sqlite3.DatabaseError as error:
             if is_busy(error):
                 raise StorageBusy(str(error)) from None
+            if (getattr(error, "sqlite_errorcode", 0) & 0xFF) in _ENVIRONMENT_CODES:
+                raise StorageError(
+                    f"The database {self.location} can't be opened ({error}). Check the free "
+                    "disk space and the permissions of the file and its folder; the file was "
+                    "left untouched."
+                ) from None
             raise StorageError(
                 f"The database {self.location} is damaged or not a database ({error}). "
                 "Restore it from a backup; the file was left untouched."
