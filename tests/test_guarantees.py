@@ -391,6 +391,15 @@ def big_import(tmp_path_factory):
             "after": expected_stock(rows, before), "events_before": 2}
 
 
+def triggers(db: Path) -> list[str]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return [name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")]
+    finally:
+        conn.close()
+
+
 def kill_at(argv_db: Path, args: list[str], delay: float) -> int:
     """Run the console script and SIGKILL it after ``delay`` seconds; its return code."""
     process = spawn_inventory(argv_db, *args)
@@ -440,6 +449,8 @@ def test_kill_9_during_a_large_import_leaves_whole_batches_and_a_rerun_completes
         document = projections_and_chain_hold(invoke, db)
         written = document["events"] - before
         assert written == event_count(db) - before
+        # A large append lifts a trigger inside its transaction: the crash must restore it.
+        assert triggers(db) == triggers(big_import["base"])
         if batch_size is None:
             assert written in (0, n), (delay, code, written)
         else:
@@ -460,6 +471,7 @@ def test_kill_9_during_a_large_import_leaves_whole_batches_and_a_rerun_completes
         assert (report["applied"], report["duplicates"]) == (n - written, written)
         assert event_count(db) == before + n
         assert on_hand_reserved(stock_of(invoke, db)) == big_import["after"]
+        assert triggers(db) == triggers(big_import["base"])
     projections_and_chain_hold(invoke, db)  # after the last re-run
 
     killed_midway = [o for o in outcomes if o[0] == -signal.SIGKILL and o[1] < n]
@@ -796,15 +808,20 @@ def test_the_sqlite3_shell_cannot_update_or_delete_events(small_db, statement):
     assert event_count(small_db) == 2
 
 
-@pytest.mark.parametrize("statement", [
+REPLACE_STATEMENTS = [
     "INSERT OR REPLACE INTO events SELECT position, stream_id, version, type, 500, data, occurred_at,"
     " recorded_at, idempotency_key, command_hash, actor, hash FROM events WHERE position = 1",
     "REPLACE INTO events (position, stream_id, version, type, quantity, data, occurred_at, recorded_at,"
     " actor, hash) SELECT position + 1000, stream_id, version, type, 500, data, occurred_at,"
     " recorded_at, actor, hash FROM events WHERE position = 1",
     "INSERT OR REPLACE INTO streams (stream_id, store, product) VALUES (1, 'main', 'RENAMED')",
-], ids=["same-position", "same-stream-version", "streams"])
+]
+
+
+@pytest.mark.parametrize("statement", REPLACE_STATEMENTS, ids=["same-position", "same-stream-version", "streams"])
 def test_replace_cannot_rewrite_the_log(small_db, statement):
+    """REPLACE deletes the row it replaces without firing DELETE triggers (unless the connection
+    turned recursive_triggers on): the log must refuse it by other means."""
     history = [(p, q) for p, q in sqlite3.connect(f"file:{small_db}?mode=ro", uri=True).execute(
         "SELECT position, quantity FROM events ORDER BY position")]
     conn = sqlite3.connect(small_db)
@@ -820,6 +837,28 @@ def test_replace_cannot_rewrite_the_log(small_db, statement):
         assert check.execute("SELECT product FROM streams").fetchall() == [("SKU",)]
     finally:
         check.close()
+
+
+def test_a_schema_3_file_from_before_the_replace_triggers_imports_and_refuses_replace(invoke, tmp_path):
+    db = tmp_path / "inv.db"
+    ok(invoke("add", "P000", "1", db=db))
+    # Exactly what schema 3 was: without the two refuse-replace triggers of migration 4.
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER events_refuse_replace")
+    conn.execute("DROP TRIGGER streams_refuse_replace")
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+    rows = ndjson_file(tmp_path / "rows.ndjson", ledger_rows(1_500, products=20))
+    result = invoke("import", str(rows), db=db)
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert event_count(db) == 1 + 1_500
+    conn = sqlite3.connect(db)
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute(REPLACE_STATEMENTS[0])
+    finally:
+        conn.close()
 
 
 # =============================================================================================

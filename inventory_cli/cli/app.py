@@ -20,7 +20,7 @@ from inventory_cli.cli.boundary import EXIT_REFUSED, UsageProblem, fail, guarded
 # end up in a pipe, a log file or a terminal that asked for no colour.
 _PLAIN = not sys.stderr.isatty() or "NO_COLOR" in os.environ
 
-app = typer.Typer(
+_APP_SETTINGS: dict = dict(
     name="inventory",
     rich_markup_mode=None if _PLAIN else "rich",
     help="Stock of a store as an append-only event log in one SQLite file.\n\n"
@@ -29,6 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app = typer.Typer(**_APP_SETTINGS)
 
 # Quantities are read as text and validated by the domain, so that "-5" or "1.5"
 # get the same clear message as "abc" instead of "No such option".
@@ -448,7 +449,7 @@ def rebuild_projections(
 @guarded
 def import_(
     ctx: typer.Context,
-    file: Annotated[str, typer.Argument(metavar="[FILE|-]", help="CSV or NDJSON file, or - for stdin.")] = "-",
+    file: Annotated[str, typer.Argument(metavar="FILE", help="CSV or NDJSON file, or - for stdin (the default).")] = "-",
     fmt: Annotated[Optional[str], typer.Option("--format", help="csv or ndjson (default: from the extension; ndjson for stdin).", show_default=False)] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Commit every N rows (each batch all or nothing); every row then needs an id.", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report without writing.")] = False,
@@ -617,7 +618,39 @@ def _time(text: str | None, option: str, *, end_of_day: bool = False) -> str | N
 
 
 def main() -> None:
-    app(prog_name="inventory")
+    _only_the_command_asked_for(sys.argv[1:])(prog_name="inventory")
+
+
+def _only_the_command_asked_for(args: list[str]) -> typer.Typer:
+    """The app with just the command being run, when that is clear from the arguments.
+
+    Typer builds every command's parameters at each start (~15 ms for all of
+    them), and each command here is a fresh process: building one is enough.
+    Help, completion and unknown names get the whole app.
+    """
+    if any(name.endswith("_COMPLETE") for name in os.environ):
+        return app
+    position = 0
+    while position < len(args) and args[position].startswith("-"):
+        if args[position] in ("--help", "-h", "--version"):
+            return app
+        position += 2 if args[position] == "--db" else 1
+    if position >= len(args):
+        return app
+    name = args[position]
+    commands = [c for c in app.registered_commands if _command_name(c) == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands and not groups:
+        return app
+    lite = typer.Typer(**_APP_SETTINGS)
+    lite.registered_callback = app.registered_callback
+    lite.registered_commands = commands
+    lite.registered_groups = groups
+    return lite
+
+
+def _command_name(info) -> str:
+    return info.name or info.callback.__name__.replace("_", "-")
 
 
 # Registers the store-operation commands on `app` (it imports the helpers above).

@@ -335,11 +335,11 @@ BEGIN SELECT RAISE(ABORT, 'streams are part of the append-only log: a stream can
 
 
 def _store_operations(conn: sqlite3.Connection) -> None:
-    """Version 3: expiry, transfers, products; streams and events refuse REPLACE too.
+    """Version 3: expiry, transfers, products; stream identities become append-only too.
 
     Projections are derived, so they are simply rebuilt in their new shape from the log.
     """
-    _run(STREAM_TRIGGERS + EVENTS_REFUSE_REPLACE + STREAMS_REFUSE_REPLACE)(conn)
+    _run(STREAM_TRIGGERS)(conn)
     replace_projections(conn, ("stock", "reservations", "idempotency_keys"))
 
 
@@ -349,6 +349,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _run(EVENTS_DDL + V1_PROJECTIONS),
     _add_actor_and_hash_chain,
     _store_operations,
+    # Version 4: events and streams refuse an INSERT that would replace a stored row.
+    _run(EVENTS_REFUSE_REPLACE + STREAMS_REFUSE_REPLACE),
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 
