@@ -152,7 +152,7 @@ def _decide_rows(
         if len(session.pending) >= FLUSH_EVERY:
             # When nothing will be written (a dry run, or a bad row was seen), drop the
             # events instead of writing them; the session keeps the state they made.
-            session.discard_pending() if report.rejected or dry_run else session.flush()
+            session.discard_pending() if report.rejected or dry_run else session.flush(final=False)
 
 
 def _command(row: SourceRow, translator: RowTranslator) -> tuple[Command, str | None]:

@@ -271,19 +271,25 @@ class WriteSession:
         ReceiveTransfer: _receive,
     }
 
-    def flush(self) -> None:
-        """Hand the pending events and the touched stock lines to storage."""
-        if self.pending:
-            self._store.append(
-                self.pending, [(sid, s.line()) for sid, s in self._touched.items()]
-            )
+    def flush(self, *, final: bool = True) -> None:
+        """Hand the pending events, and the touched stock lines, to storage.
+
+        An import flushes every few thousand rows with ``final=False``: the stock
+        lines, which only readers need, are then written once at the end (or when
+        many streams are waiting), not again at every flush.
+        """
+        write_lines = final or len(self._touched) > self.MAX_CACHED_STREAMS
+        lines = [(sid, s.line()) for sid, s in self._touched.items()] if write_lines else []
+        if self.pending or lines:
+            self._store.append(self.pending, lines)
         self.pending = []
-        self._touched = {}
+        if write_lines:
+            self._touched = {}
         # Written in the open transaction: storage answers for them from now on.
         self._keys.clear()
         self._new_reservations.clear()
         self._new_transfers.clear()
-        if len(self._streams) > self.MAX_CACHED_STREAMS:
+        if len(self._streams) > self.MAX_CACHED_STREAMS and not self._touched:
             self._streams.clear()
             self._streams_by_id.clear()
             self._verified.clear()

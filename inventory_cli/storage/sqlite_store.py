@@ -291,6 +291,7 @@ class SqliteEventStore:
 
     def append(self, events: Sequence[NewEvent], lines: Sequence[tuple[int, StockLine]]) -> None:
         if not events:
+            self._write_lines(lines)
             return
         rows, opened, closed, keys = [], [], [], {}
         shipped: list[tuple] = []
@@ -388,6 +389,11 @@ class SqliteEventStore:
                 " ON CONFLICT (product) DO UPDATE SET name = excluded.name",
                 named.items(),
             )
+        self._write_lines(lines)
+
+    def _write_lines(self, lines: Sequence[tuple[int, StockLine]]) -> None:
+        if not lines:
+            return
         self.conn.executemany(
             "INSERT INTO stock (stream_id, store, product, on_hand, reserved, incoming,"
             " reorder_point, version, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
