@@ -75,14 +75,13 @@ def answer_for_key(store: EventStore, record: KeyRecord) -> WriteResult:
     info = store.stream_by_id(record.stream_id)
     inventory = Inventory(info.store, info.product)
     last: Event | None = None
-    previous: Event | None = None
     details = None
     recorded_at = ""
     for recorded in store.read_stream(record.stream_id, until_position=record.position):
         if recorded.position == record.position:
             details = command_details(recorded.event, last, inventory, info.store)
         inventory.apply(recorded.event)
-        previous, last = last, recorded.event
+        last = recorded.event
         recorded_at = recorded.recorded_at
     line = StockLine(
         info.store, info.product, inventory.on_hand, inventory.reserved, inventory.version,

@@ -104,7 +104,8 @@ def command_details(
     if isinstance(last, TransferReceived):
         return {"transfer_id": last.transfer_id, "quantity": last.quantity, "lost": 0}
     if isinstance(last, TransferLost):
-        received = previous.quantity if isinstance(previous, TransferReceived) else 0
+        same = isinstance(previous, TransferReceived) and previous.transfer_id == last.transfer_id
+        received = previous.quantity if same else 0  # type: ignore[union-attr]
         return {"transfer_id": last.transfer_id, "quantity": received, "lost": last.quantity}
     return None
 

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from inventory_cli import __version__
-from inventory_cli.cli.boundary import EXIT_REFUSED, UsageProblem, fail, guarded
+from inventory_cli.cli.boundary import EXIT_REFUSED, UsageProblem, guarded
 
 # Typer draws help and usage errors with rich boxes; plain text where that would
 # end up in a pipe, a log file or a terminal that asked for no colour.
@@ -81,17 +81,6 @@ class Settings:
         return open_store(location or self.db, create=create, busy_timeout=self.busy_timeout())
 
 
-class _closing:
-    def __init__(self, store) -> None:
-        self.store = store
-
-    def __enter__(self):
-        return self.store
-
-    def __exit__(self, *exc) -> None:
-        self.store.close()
-
-
 def _default_db() -> str:
     from platformdirs import user_data_dir
 
@@ -155,7 +144,9 @@ def _write(ctx: typer.Context, command, as_json: bool, describe, user: str | Non
         # command leaves no database file behind.
         from inventory_cli.storage.sqlite_store import open_store
 
-        with _closing(open_store(":memory:", create=True)) as probe:
+        from contextlib import closing
+
+        with closing(open_store(":memory:", create=True)) as probe:
             run_command(probe, command, actor)
     store = settings.open(create=True)
     try:
