@@ -237,16 +237,31 @@ def log_file(rows: int) -> Path:
     return path
 
 
-def schema_tag() -> str:
-    """A short hash of the schema code in use, so a cached log is rebuilt when it changes."""
-    from inventory_cli.storage import schema
+# The code whose changes can change what an import writes to a database: the
+# storage package (schema, append), the domain (events and their payloads) and
+# the import / write path of the application. A cached log is keyed on all of it.
+LOG_CODE = ("storage", "domain", "application/importer.py", "application/import_rows.py",
+            "application/write_session.py")
 
-    return hashlib.sha256(Path(schema.__file__).read_bytes()).hexdigest()[:8]
+
+def code_tag() -> str:
+    """A short hash of the code that writes a log (LOG_CODE), so a cached log is rebuilt when it changes."""
+    import inventory_cli
+
+    root = Path(inventory_cli.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for part in LOG_CODE:
+        path = root / part
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            if file.exists():
+                digest.update(file.relative_to(root).as_posix().encode() + b"\0")
+                digest.update(file.read_bytes() + b"\0")
+    return digest.hexdigest()[:8]
 
 
 def log_db(rows: int) -> Path:
     """A database holding the generated log of ``rows`` events, imported once by the tool itself."""
-    path = WORK / f"log-{rows}-{schema_tag()}.db"
+    path = WORK / f"log-{rows}-{code_tag()}.db"
     if path.exists() and _user_version(path) != _code_schema_version():
         remove_db(path)  # migrated by other code since it was built
     if not path.exists():

@@ -8,9 +8,10 @@
 Run it with the project's virtual environment active (the `inventory` console
 script beside the interpreter is what gets timed). Work files go to
 benchmarks/.work/ (git-ignored); the generated 1,000,000-event log is built
-once there and reused while the storage code is unchanged. The results of the
-last run are also written to benchmarks/.work/results.json. See
-docs/performance.md for what each goal means and what was measured.
+once there and reused while the code that writes it (storage, domain, import
+path: common.LOG_CODE) is unchanged. The results of the last run are also
+written to benchmarks/.work/results.json. See docs/performance.md for what
+each goal means and what was measured.
 """
 
 from __future__ import annotations
