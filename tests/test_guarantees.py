@@ -862,11 +862,6 @@ def test_a_schema_3_file_from_before_the_replace_triggers_imports_and_refuses_re
         conn.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (9924855): migration 4 runs CREATE TRIGGER events_refuse_replace without IF NOT EXISTS, "
-    "but the builds 73c39d6 to 7fd2f93 already created both refuse-replace triggers in "
-    "migration 3: a file they wrote (user_version 3, triggers present) can no longer be opened "
-    "at all: every command exits 74 'trigger events_refuse_replace already exists'."))
 def test_a_schema_3_file_that_already_has_the_replace_triggers_still_opens(invoke, tmp_path):
     db = tmp_path / "inv.db"
     ok(invoke("add", "P000", "1", db=db))

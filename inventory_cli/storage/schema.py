@@ -321,13 +321,13 @@ BEGIN SELECT RAISE(ABORT, 'streams are part of the append-only log: they cannot 
 # REPLACE deletes a conflicting row without firing DELETE triggers (unless the
 # connection enabled recursive_triggers): refuse any insert that would replace.
 EVENTS_REFUSE_REPLACE = """
-CREATE TRIGGER events_refuse_replace BEFORE INSERT ON events
+CREATE TRIGGER IF NOT EXISTS events_refuse_replace BEFORE INSERT ON events
 WHEN NEW.position <= (SELECT max(position) FROM events)
   OR NEW.version <= (SELECT max(version) FROM events WHERE stream_id = NEW.stream_id)
 BEGIN SELECT RAISE(ABORT, 'the event log is append-only: an event cannot be replaced'); END;
 """
 STREAMS_REFUSE_REPLACE = """
-CREATE TRIGGER streams_refuse_replace BEFORE INSERT ON streams
+CREATE TRIGGER IF NOT EXISTS streams_refuse_replace BEFORE INSERT ON streams
 WHEN EXISTS (SELECT 1 FROM streams WHERE stream_id = NEW.stream_id)
   OR EXISTS (SELECT 1 FROM streams WHERE store = NEW.store AND product = NEW.product)
 BEGIN SELECT RAISE(ABORT, 'streams are part of the append-only log: a stream cannot be replaced'); END;
