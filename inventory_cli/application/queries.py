@@ -114,19 +114,22 @@ def diff(
         return []
     before = {
         (l.store, l.product): l
-        for l in store.replay_lines(store_code, product, until_position=from_position, until_time=since)
+        for l in replay(store, store_code, product, position=from_position, until=since)
     }
     after = {
         (l.store, l.product): l
-        for l in store.replay_lines(store_code, product, until_position=to_position, until_time=until)
+        for l in replay(store, store_code, product, position=to_position, until=until)
     }
     changes = []
     for key in sorted(before.keys() | after.keys()):
         old, new = before.get(key), after.get(key)
-        figures = lambda line: (0, 0, 0) if line is None else (line.on_hand, line.reserved, line.incoming)  # noqa: E731
-        if figures(old) != figures(new):
+        if _figures(old) != _figures(new):
             changes.append(LineChange(key[0], key[1], old, new))
     return changes
+
+
+def _figures(line: StockLine | None) -> tuple[int, int, int]:
+    return (0, 0, 0) if line is None else (line.on_hand, line.reserved, line.incoming)
 
 
 def replay(
