@@ -47,14 +47,13 @@ def history(
     if info is None:
         return []
     inventory = Inventory(store_code, product)
-    entries = []
+    # With --limit, only the latest entries are kept while folding from the start.
+    entries: deque[HistoryEntry] | list[HistoryEntry] = [] if limit is None else deque(maxlen=limit)
     for recorded in store.read_stream(info.stream_id, until_time=until):
         inventory.apply(recorded.event)
         if since is None or recorded.occurred_at >= since:
             entries.append(HistoryEntry(recorded, inventory.on_hand, inventory.reserved))
-    if limit is not None:
-        entries = entries[-limit:] if limit else []
-    return entries
+    return list(entries)
 
 
 def store_history(
