@@ -1084,3 +1084,62 @@ def test_stock_lines_carry_the_store_operation_keys(cli):
     assert (paris["name"], paris["reorder_point"], paris["incoming"]) == (None, None, 4)
     table = cli.ok("stock", "--all-stores", json=False)
     assert "incoming" in table and "paris" in table
+
+
+# -- rebuilds of every projection -----------------------------------------------------------
+
+
+def projection_rows(db: Path) -> dict[str, list[tuple]]:
+    from inventory_cli.storage.schema import PROJECTION_TABLES
+
+    return {table: log_rows(db, f"SELECT * FROM {table} ORDER BY 1") for table in PROJECTION_TABLES}
+
+
+def every_kind_of_projection_row(cli: Cli) -> None:
+    """Lines in two stores, reservations open/released/fulfilled, keys, names, reorder points,
+    transfers open and settled: one row or more in every projection."""
+    cli.ok("add", "MUG", "10", "--id", "K-1")
+    cli.ok("add", "CUP", "5", "--store", "paris")
+    for rid in ("R-1", "R-2", "R-3"):
+        cli.ok("reserve", "MUG", "1", "--customer", f"c-{rid}", "--id", rid)
+    cli.ok("release", "R-1")
+    cli.ok("fulfill", "R-2")
+    cli.ok("product", "set", "MUG", "--name", "Blue mug", "--reorder-point", "3")
+    cli.ok("product", "set", "CUP", "--reorder-point", "1", "--store", "paris")
+    cli.ok("transfer", "MUG", "2", "--from", "main", "--to", "paris", "--id", "T-1")
+    cli.ok("transfer", "CUP", "2", "--from", "paris", "--to", "main", "--id", "T-2")
+    cli.ok("receive", "T-2", "--quantity", "1")
+
+
+def test_a_rebuild_gives_the_same_tables_with_the_stock_folded_beside_or_alone(cli, monkeypatch):
+    from inventory_cli.storage.sqlite_store import SqliteEventStore
+
+    every_kind_of_projection_row(cli)
+    written = projection_rows(cli.db)
+    assert all(written.values()), written
+    cli.ok("rebuild-projections")  # stock lines folded by a second connection, in a thread
+    assert projection_rows(cli.db) == written
+    # When the second connection can't be used, the rebuild folds on its own connection.
+    monkeypatch.setattr(SqliteEventStore, "_fold_stock_beside", lambda self, head: None)
+    cli.ok("rebuild-projections")
+    assert projection_rows(cli.db) == written
+    check_ok(cli)
+
+
+def test_a_schema_4_file_gains_the_rare_types_index_and_rebuilds_the_same(cli):
+    from inventory_cli.storage.schema import CURRENT_VERSION
+
+    every_kind_of_projection_row(cli)
+    written = projection_rows(cli.db)
+    conn = sqlite3.connect(cli.db)  # exactly what schema 4 was: no partial index
+    conn.execute("DROP INDEX events_of_rare_types")
+    conn.execute("PRAGMA user_version = 4")
+    conn.commit()
+    conn.close()
+    assert cli.ok("stock", "MUG")[0]["name"] == "Blue mug"  # opening it migrates it
+    assert log_rows(cli.db, "PRAGMA user_version") == [(CURRENT_VERSION,)]
+    assert log_rows(cli.db, "SELECT name FROM sqlite_master WHERE type = 'index'"
+                    " AND tbl_name = 'events' AND name = 'events_of_rare_types'") == [("events_of_rare_types",)]
+    cli.ok("rebuild-projections")
+    assert projection_rows(cli.db) == written
+    check_ok(cli)

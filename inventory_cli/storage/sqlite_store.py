@@ -611,14 +611,46 @@ class SqliteEventStore:
         It all happens in one write transaction, so readers keep seeing the old
         tables until the commit, and a crash leaves the old tables in place.
         """
-        with self.write():
-            schema.replace_projections(self.conn, schema.PROJECTION_TABLES)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with self.write(), _large_cache(self.conn):
+            head = self.head_position()
+            # The stock fold reads the whole log too: a second connection does it on
+            # the other core (sqlite3 releases the GIL while SQLite works).
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                folded = pool.submit(self._fold_stock_beside, head)
+                schema.replace_projections(self.conn, schema.PROJECTION_TABLES, folded.result)
             events, streams = self._counts()
         return RebuildReport(events, streams, [])
 
+    def _fold_stock_beside(self, head: int) -> list[tuple] | None:
+        """The stock lines folded on a connection of its own; None if it can't see our state.
+
+        Our write transaction keeps other writers out, so a read transaction begun now
+        sees the log this one sees; the head position confirms it.
+        """
+        if self.location == ":memory:" or "mode=memory" in self.location:
+            return None
+        try:
+            conn = sqlite3.connect(self.location, isolation_level=None,
+                                   uri=self.location.startswith("file:"))
+        except sqlite3.Error:
+            return None
+        try:
+            conn.execute("BEGIN")
+            if conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0] != head:
+                return None
+            for statement in schema.STOCK_FOLD_SQL:
+                conn.execute(statement)
+            return conn.execute(schema.STOCK_FOLD_ROWS).fetchall()
+        except sqlite3.Error:
+            return None
+        finally:
+            conn.close()
+
     def check_projections(self) -> RebuildReport:
         """Compare the projections with what the log says, changing nothing."""
-        with self.snapshot():
+        with self.snapshot(), _large_cache(self.conn):
             for table in schema.PROJECTION_TABLES:
                 self.conn.execute(f"DROP TABLE IF EXISTS temp.{table}_expected")
             ddl = schema.projection_ddl("_expected").replace("CREATE TABLE ", "CREATE TEMP TABLE ")
@@ -654,6 +686,18 @@ class SqliteEventStore:
                     }
                 )
         return differences
+
+
+@contextmanager
+def _large_cache(conn: sqlite3.Connection) -> Iterator[None]:
+    """A 64 MiB page cache while rebuilding: the default 2 MiB spills the new tables'
+    pages to the WAL before the commit, which made a rebuild a third slower."""
+    previous = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute("PRAGMA cache_size = -65536")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA cache_size = {int(previous)}")
 
 
 def _filters(*conditions: tuple[str, object]) -> tuple[str, list[object]]:
