@@ -45,7 +45,7 @@ def run_command(
                 if outcome.duplicate_of is not None:
                     return answer_for_key(store, outcome.duplicate_of)
                 session.flush()
-            return _result(store, outcome)
+                return _result(store, outcome)
         except ConcurrencyConflict:
             time.sleep(min(0.5, 0.01 * 2**attempt) * random.uniform(0.5, 1.5))
     raise RetriesExhausted(

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from inventory_cli.domain.events import Event
 from inventory_cli.storage.errors import StorageBusy, StorageError  # noqa: F401  (part of the port)
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedEvent:
+class RecordedEvent(NamedTuple):
+    """An event as stored: its place in the log, its stream and its metadata."""
+
     position: int
     version: int
     store: str
@@ -44,8 +44,9 @@ class NewEvent(NamedTuple):
     actor: str
 
 
-@dataclass(frozen=True, slots=True)
-class StockLine:
+class StockLine(NamedTuple):
+    """One store + product: the balances after its latest event."""
+
     store: str
     product: str
     on_hand: int
@@ -59,11 +60,6 @@ class StockLine:
     @property
     def available(self) -> int:
         return self.on_hand - self.reserved
-
-    def _replace(self, **changes: object) -> StockLine:
-        from dataclasses import replace
-
-        return replace(self, **changes)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -80,8 +76,7 @@ class StockLine:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class StreamInfo:
+class StreamInfo(NamedTuple):
     """A stream's identity and the facts a writer needs before deciding."""
 
     stream_id: int
@@ -89,16 +84,16 @@ class StreamInfo:
     product: str
 
 
-@dataclass(frozen=True, slots=True)
-class KeyRecord:
+class KeyRecord(NamedTuple):
+    """The command an idempotency key was first used for."""
+
     key: str
     command_hash: str
     stream_id: int
     position: int
 
 
-@dataclass(frozen=True, slots=True)
-class ChainReport:
+class ChainReport(NamedTuple):
     events: int
     first_bad_position: int | None
     head_position: int
@@ -106,8 +101,7 @@ class ChainReport:
     anchor_ok: bool | None  # None: no anchor was given
 
 
-@dataclass(frozen=True, slots=True)
-class RebuildReport:
+class RebuildReport(NamedTuple):
     events: int
     streams: int
     differences: list[dict[str, object]]

@@ -64,6 +64,23 @@ def _payload(event: Event) -> str:
     return text
 
 
+_SHAPES: dict[tuple[str, str], tuple[type, tuple[object, ...]]] = {}
+
+
+def _event(type_name: str, quantity: int, data: str) -> Event:
+    """A stored event as a domain event; the common short payloads ("{}", a reason)
+    are parsed and checked once, then reused for every event that has them."""
+    shape = _SHAPES.get((type_name, data))
+    if shape is None:
+        event = event_from_record(type_name, quantity, json.loads(data))
+        if len(data) <= 40:
+            if len(_SHAPES) > 4096:
+                _SHAPES.clear()
+            _SHAPES[type_name, data] = (type(event), tuple(event)[1:])
+        return event
+    cls, rest = shape
+    return tuple.__new__(cls, (quantity, *rest))  # type: ignore[return-value]
+
 
 def is_busy(error: sqlite3.Error) -> bool:
     return (getattr(error, "sqlite_errorcode", 0) & 0xFF) in _BUSY_CODES
@@ -232,7 +249,11 @@ class SqliteEventStore:
     # -- write side -------------------------------------------------------------------
 
     def head_position(self) -> int:
-        return self.conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
+        # The head's hash comes with it: the next append chains to it without asking again.
+        row = self.conn.execute("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").fetchone()
+        if self.conn.in_transaction:
+            self._head = (row[0], row[1]) if row else (0, GENESIS)
+        return row[0] if row else 0
 
     def stream(self, store: str, product: str, *, create: bool) -> StreamInfo | None:
         row = self.conn.execute(
@@ -430,7 +451,7 @@ class SqliteEventStore:
         until_position: int | None = None,
         until_time: str | None = None,
     ) -> Iterator[RecordedEvent]:
-        info = self.stream_by_id(stream_id)
+        store, product = self._name(stream_id)
         sql = (
             "SELECT position, version, type, quantity, data, occurred_at, recorded_at, actor"
             " FROM events WHERE stream_id = ?"
@@ -442,16 +463,15 @@ class SqliteEventStore:
         if until_time is not None:
             sql += " AND occurred_at <= ?"
             params.append(until_time)
-        loads = json.loads
         for position, version, type_name, quantity, data, occurred_at, recorded_at, actor in (
             self.conn.execute(sql + " ORDER BY version", params)
         ):
             yield RecordedEvent(
                 position,
                 version,
-                info.store,
-                info.product,
-                event_from_record(type_name, quantity, loads(data)),
+                store,
+                product,
+                _event(type_name, quantity, data),
                 occurred_at,
                 recorded_at,
                 actor,
@@ -467,7 +487,6 @@ class SqliteEventStore:
         where, params = _filters(
             ("e.position >", after_position or None), ("s.store", store), ("e.occurred_at <=", until_time)
         )
-        loads = json.loads
         rows = self.conn.execute(
             "SELECT e.position, e.version, s.store, s.product, e.type, e.quantity, e.data,"
             " e.occurred_at, e.recorded_at, e.actor, e.idempotency_key, e.hash"
@@ -478,7 +497,7 @@ class SqliteEventStore:
              recorded_at, actor, key, hash_) in rows:
             yield RecordedEvent(
                 position, version, store_code, product,
-                event_from_record(type_name, quantity, loads(data)),
+                _event(type_name, quantity, data),
                 occurred_at, recorded_at, actor, key, hash_, data,
             )
 
