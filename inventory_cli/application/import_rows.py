@@ -111,7 +111,8 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 class RowTranslator:
-    """Turns validated rows into commands, caching the codes that repeat from row to row."""
+    """Turns validated rows into commands, caching the codes and quantities that repeat
+    from row to row (value objects check each distinct value once)."""
 
     _CACHED_KINDS = (v.ProductCode, v.StoreCode, v.Reason, v.CustomerCode, v.Actor)
     MAX_CACHED_CODES = 20_000
@@ -119,6 +120,7 @@ class RowTranslator:
     def __init__(self, default_store: str) -> None:
         self.default_store = v.StoreCode(default_store)
         self._codes: dict[tuple[type, str], str] = {}
+        self._quantities: dict[tuple[type, int | str], int] = {}
 
     def code(self, kind: type[v.Code], value: str) -> str:
         cached = self._codes.get((kind, value))
@@ -128,6 +130,15 @@ class RowTranslator:
                 if len(self._codes) >= self.MAX_CACHED_CODES:
                     self._codes.clear()
                 self._codes[(kind, value)] = cached
+        return cached
+
+    def quantity(self, kind: type[v.Quantity], value: int | str) -> int:
+        cached = self._quantities.get((kind, value))
+        if cached is None:
+            cached = kind(value)
+            if len(self._quantities) >= self.MAX_CACHED_CODES:
+                self._quantities.clear()
+            self._quantities[(kind, value)] = cached
         return cached
 
     def command(self, row: dict[str, Any]) -> tuple[Command, str | None]:
@@ -149,11 +160,13 @@ class RowTranslator:
             None if at is None else parse_user_time(at),
         )
 
-    def stream(self, row: dict[str, Any]) -> tuple[str, str]:
+    def line(self, row: dict[str, Any], kind: type[v.Quantity] = v.Quantity) -> tuple[str, str, int]:
+        """Store, product and quantity of a row that acts on one stock line."""
         store = row.get("store")
         return (
             self.default_store if store is None else self.code(v.StoreCode, store),
             self.code(v.ProductCode, row["product"]),
+            self.quantity(kind, row["quantity"]),
         )
 
     def reason(self, row: dict[str, Any], default: str) -> str:
@@ -161,53 +174,69 @@ class RowTranslator:
         return default if reason is None else self.code(v.Reason, reason)
 
 
+# Positional arguments, not star-unpacking: these run once per imported row.
+
+
 def _add(t: RowTranslator, row: dict[str, Any]) -> Command:
-    return AddStock(*t.stream(row), v.Quantity(row["quantity"]), t.reason(row, "received"), *t.key_and_time(row))
+    store, product, quantity = t.line(row)
+    reason = t.reason(row, "received")
+    key, at = t.key_and_time(row)
+    return AddStock(store, product, quantity, reason, key, at)
 
 
 def _remove(t: RowTranslator, row: dict[str, Any]) -> Command:
-    return RemoveStock(*t.stream(row), v.Quantity(row["quantity"]), t.reason(row, "sold"), *t.key_and_time(row))
+    store, product, quantity = t.line(row)
+    reason = t.reason(row, "sold")
+    key, at = t.key_and_time(row)
+    return RemoveStock(store, product, quantity, reason, key, at)
 
 
 def _count(t: RowTranslator, row: dict[str, Any]) -> Command:
-    return CountStock(*t.stream(row), v.CountedQuantity(row["quantity"]), *t.key_and_time(row))
+    store, product, counted = t.line(row, v.CountedQuantity)
+    key, at = t.key_and_time(row)
+    return CountStock(store, product, counted, key, at)
 
 
 def _reserve(t: RowTranslator, row: dict[str, Any]) -> Command:
     key, at = t.key_and_time(row)
+    store, product, quantity = t.line(row)
     # As with `reserve --id`, an id alone names the reservation too.
     chosen = row.get("reservation_id", row.get("id"))
     return ReserveStock(
-        *t.stream(row), v.Quantity(row["quantity"]), t.code(v.CustomerCode, row["customer"]),
+        store, product, quantity, t.code(v.CustomerCode, row["customer"]),
         None if chosen is None else t.code(v.ReservationId, chosen), key, at,
     )
 
 
 def _release(t: RowTranslator, row: dict[str, Any]) -> Command:
     rid = t.code(v.ReservationId, row["reservation_id"])
-    return ReleaseReservation(rid, t.reason(row, "released"), *t.key_and_time(row))
+    reason = t.reason(row, "released")
+    key, at = t.key_and_time(row)
+    return ReleaseReservation(rid, reason, key, at)
 
 
 def _fulfill(t: RowTranslator, row: dict[str, Any]) -> Command:
-    return FulfillReservation(t.code(v.ReservationId, row["reservation_id"]), *t.key_and_time(row))
+    rid = t.code(v.ReservationId, row["reservation_id"])
+    key, at = t.key_and_time(row)
+    return FulfillReservation(rid, key, at)
 
 
 def _transfer(t: RowTranslator, row: dict[str, Any]) -> Command:
     key, at = t.key_and_time(row)
     chosen = row.get("transfer_id", row.get("id"))  # an id alone names the transfer too
     return TransferStock(
-        t.code(v.ProductCode, row["product"]), v.Quantity(row["quantity"]),
+        t.code(v.ProductCode, row["product"]), t.quantity(v.Quantity, row["quantity"]),
         t.code(v.StoreCode, row["from"]), t.code(v.StoreCode, row["to"]),
         None if chosen is None else t.code(v.TransferId, chosen), key, at,
     )
 
 
 def _receive(t: RowTranslator, row: dict[str, Any]) -> Command:
+    transfer_id = t.code(v.TransferId, row["transfer_id"])
     quantity = row.get("quantity")
-    return ReceiveTransfer(
-        t.code(v.TransferId, row["transfer_id"]),
-        None if quantity is None else v.CountedQuantity(quantity), *t.key_and_time(row),
-    )
+    counted = None if quantity is None else t.quantity(v.CountedQuantity, quantity)
+    key, at = t.key_and_time(row)
+    return ReceiveTransfer(transfer_id, counted, key, at)
 
 
 _TRANSLATORS: dict[str, Callable[[RowTranslator, dict[str, Any]], Command]] = {

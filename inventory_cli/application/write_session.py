@@ -308,15 +308,15 @@ class WriteSession:
             self._emit(stream, event, occurred_at, first_version + offset)
 
     def _emit(self, stream: _Stream, event: Event, occurred_at: str, version: int | None = None) -> None:
-        self._position += 1
+        self._position = position = self._position + 1
         stream.last_occurred_at = occurred_at
-        stream.updated_at = self._now
-        stream_id = stream.info.stream_id
+        stream.updated_at = now = self._now
+        stream_id = stream.info[0]
         self._touched[stream_id] = stream
         self.pending.append(
             NewEvent(
-                stream_id, self._position, version or stream.inventory.version, event, occurred_at,
-                self._now, self._key, self._hash, self._actor,
+                stream_id, position, version or stream.inventory.version, event, occurred_at,
+                now, self._key, self._hash, self._actor,
             )
         )
 
@@ -325,8 +325,12 @@ class WriteSession:
         stream = self._streams.get((store, product))
         if stream is None or stream.info.stream_id not in self._verified:
             stream = self._current(stream) if stream else self._load(self._store.stream(store, product, create=True))
-        occurred_at = self._occurred_at(stream, at)
-        self._expire(stream, occurred_at)
+        if at is None and self._now >= stream.last_occurred_at:
+            occurred_at = self._now  # the common case of _occurred_at, inline: once per row
+        else:
+            occurred_at = self._occurred_at(stream, at)
+        if stream.inventory.expiring:
+            self._expire(stream, occurred_at)
         return stream, occurred_at
 
     def _expire(self, stream: _Stream, until: str) -> None:
