@@ -192,3 +192,18 @@ def test_the_file_is_plain_sqlite_that_other_tools_can_read(invoke, tmp_path):
         assert conn.execute("PRAGMA user_version").fetchone()[0] == CURRENT_VERSION
     finally:
         conn.close()
+
+
+def test_a_stream_row_without_events_is_written_to_like_a_new_one(invoke, tmp_path):
+    """A store + product known to `streams` but without events (written by hand, say)."""
+    db = tmp_path / "inv.db"
+    assert invoke("add", "SKU", "3", db=db).exit_code == 0
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO streams (store, product) VALUES ('main', 'BARE')")
+    conn.commit()
+    conn.close()
+    result = invoke("add", "BARE", "2", db=db)
+    assert result.exit_code == 0, result.stderr
+    assert (data(result)["on_hand"], data(result)["version"]) == (2, 1)
+    assert event_count(db) == 2
+    assert invoke("rebuild-projections", "--check", db=db).exit_code == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from inventory_cli.application.commands import Command
 from inventory_cli.application.errors import RetriesExhausted
@@ -14,12 +14,12 @@ from inventory_cli.domain.errors import ConcurrencyConflict
 from inventory_cli.domain.events import Event
 from inventory_cli.domain.inventory import Inventory
 from inventory_cli.storage.port import EventStore, KeyRecord, StockLine
+from inventory_cli.timestamps import utc_now
 
 MAX_ATTEMPTS = 5
 
 
-@dataclass(frozen=True, slots=True)
-class WriteResult:
+class WriteResult(NamedTuple):
     """The affected stock line, the last position written, and what the command adds."""
 
     line: StockLine
@@ -35,8 +35,6 @@ def run_command(
     clock: Callable[[], str] | None = None,
 ) -> WriteResult:
     """Decide and append one command in its own transaction, retrying on conflicts."""
-    from inventory_cli.timestamps import utc_now
-
     for attempt in range(MAX_ATTEMPTS):
         try:
             with store.write():
@@ -55,8 +53,6 @@ def run_command(
 
 def run_expiry(store: EventStore, actor: str = "unknown", clock: Callable[[], str] | None = None) -> int:
     """Release every overdue reservation of every store, each exactly once; the number released."""
-    from inventory_cli.timestamps import utc_now
-
     with store.write():
         session = WriteSession(store, (clock or utc_now)(), actor)
         released = sum(session.expire_overdue(stream_id) for stream_id in store.overdue_streams(session.now))
@@ -66,8 +62,9 @@ def run_expiry(store: EventStore, actor: str = "unknown", clock: Callable[[], st
 
 def _result(store: EventStore, outcome: Outcome) -> WriteResult:
     assert outcome.stream is not None
-    line = outcome.stream.line()
-    return WriteResult(line._replace(name=store.product_name(line.product)), outcome.position, outcome.details)
+    stream = outcome.stream
+    line = stream.line(store.product_name(stream.info.product))
+    return WriteResult(line, outcome.position, outcome.details)
 
 
 def answer_for_key(store: EventStore, record: KeyRecord) -> WriteResult:

@@ -60,11 +60,11 @@ class _Stream:
         self.last_occurred_at = last_occurred_at
         self.updated_at = updated_at
 
-    def line(self) -> StockLine:
+    def line(self, name: str | None = None) -> StockLine:
         inv = self.inventory
         return StockLine(
             inv.store, inv.product, inv.on_hand, inv.reserved, inv.version, self.updated_at,
-            inv.incoming, inv.reorder_point,
+            inv.incoming, inv.reorder_point, name,
         )
 
 
@@ -324,7 +324,7 @@ class WriteSession:
         """The stream (loaded once, overdue reservations released) and the event time."""
         stream = self._streams.get((store, product))
         if stream is None or stream.info.stream_id not in self._verified:
-            stream = self._current(stream) if stream else self._load(self._store.stream(store, product, create=True))
+            stream = self._current(stream) if stream else self._remember(*self._store.open_stream(store, product))
         if at is None and self._now >= stream.last_occurred_at:
             occurred_at = self._now  # the common case of _occurred_at, inline: once per row
         else:
@@ -367,13 +367,12 @@ class WriteSession:
             return stream
         return self._load(stream.info)
 
-    def _load(self, info: StreamInfo | None) -> _Stream:
-        assert info is not None
-        inventory = Inventory(info.store, info.product)
-        last_occurred_at = updated_at = ""
-        for recorded in self._store.read_stream(info.stream_id):
-            inventory.apply(recorded.event)
-            last_occurred_at, updated_at = recorded.occurred_at, recorded.recorded_at
+    def _load(self, info: StreamInfo) -> _Stream:
+        return self._remember(info, *self._store.stream_events(info.stream_id))
+
+    def _remember(self, info: StreamInfo, events: list[Event], last_occurred_at: str, updated_at: str) -> _Stream:
+        """The stream's aggregate, folded from its events, kept for the session."""
+        inventory = Inventory.from_events(info.store, info.product, events)
         stream = _Stream(info, inventory, last_occurred_at, updated_at)
         self._streams[(info.store, info.product)] = stream
         self._streams_by_id[info.stream_id] = stream

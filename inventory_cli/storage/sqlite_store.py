@@ -262,13 +262,31 @@ class SqliteEventStore:
         if row is not None:
             self._names[row[0]] = (store, product)
             return StreamInfo(row[0], store, product)
-        if not create:
-            return None
+        return self._create_stream(store, product) if create else None
+
+    def _create_stream(self, store: str, product: str) -> StreamInfo:
         cursor = self.conn.execute(
             "INSERT INTO streams (store, product) VALUES (?, ?)", (store, product)
         )
         self._names[cursor.lastrowid] = (store, product)  # type: ignore[index]
         return StreamInfo(cursor.lastrowid, store, product)  # type: ignore[arg-type]
+
+    def open_stream(self, store: str, product: str) -> tuple[StreamInfo, list[Event], str, str]:
+        """The stream (created if new) with what stream_events gives, in one query."""
+        rows = self.conn.execute(
+            "SELECT s.stream_id, e.type, e.quantity, e.data, e.occurred_at, e.recorded_at"
+            " FROM streams AS s LEFT JOIN events AS e ON e.stream_id = s.stream_id"
+            " WHERE s.store = ? AND s.product = ? ORDER BY e.version",
+            (store, product),
+        ).fetchall()
+        if not rows:
+            return self._create_stream(store, product), [], "", ""
+        stream_id = rows[0][0]
+        self._names[stream_id] = (store, product)
+        info = StreamInfo(stream_id, store, product)
+        if rows[0][1] is None:  # a stream without events (none is written so, but be lenient)
+            return info, [], "", ""
+        return info, [_event(t, q, d) for _, t, q, d, _, _ in rows], rows[-1][4], rows[-1][5]
 
     def stream_by_id(self, stream_id: int) -> StreamInfo:
         store, product = self.conn.execute(
@@ -429,6 +447,18 @@ class SqliteEventStore:
             named[product] = event.name
 
     # -- reads ------------------------------------------------------------------------
+
+    def stream_events(self, stream_id: int) -> tuple[list[Event], str, str]:
+        """Every event of a stream in order, with the last one's occurred_at and recorded_at:
+        what a writer folds to decide (lighter than read_stream, once per command)."""
+        rows = self.conn.execute(
+            "SELECT type, quantity, data, occurred_at, recorded_at FROM events"
+            " WHERE stream_id = ? ORDER BY version",
+            (stream_id,),
+        ).fetchall()
+        if not rows:
+            return [], "", ""
+        return [_event(t, q, d) for t, q, d, _, _ in rows], rows[-1][3], rows[-1][4]
 
     def read_stream(
         self,
