@@ -608,6 +608,22 @@ def test_long_file_with_a_bad_first_row_reports_later_rows_too(tool: Tool, flush
     assert tool.events() == 0
 
 
+def test_a_reservation_closed_chunks_earlier_is_still_known_as_closed(tool: Tool, flush_every: int) -> None:
+    """Closed reservations leave memory once written; a later row about one still gets the right answer."""
+    rows = [
+        {"op": "add", "product": "P0", "quantity": 5},
+        {"op": "reserve", "product": "P0", "quantity": 1, "customer": "c", "reservation_id": "R-OLD"},
+        {"op": "fulfill", "reservation_id": "R-OLD"},
+    ]
+    rows += [{"op": "add", "product": "P0", "quantity": 1} for _ in range(flush_every + 10)]
+    rows += [{"op": "release", "reservation_id": "R-OLD"}, {"op": "fulfill", "reservation_id": "R-OLD"}]
+    result, report = tool.import_json(tool.file("long.ndjson", ndjson(*rows)))
+    assert result.exit_code == EXIT_BAD_DATA
+    assert [e["line"] for e in report["errors"]] == [len(rows) - 1, len(rows)]
+    assert all("'R-OLD' is already fulfilled" in e["error"] for e in report["errors"]), report["errors"]
+    assert tool.events() == 0
+
+
 def test_long_dry_run_writes_nothing(seeded: Tool, flush_every: int) -> None:
     before, stock_before = seeded.events(), seeded.stock()
     rows = _long_file(flush_every)

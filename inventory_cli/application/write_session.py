@@ -283,6 +283,8 @@ class WriteSession:
         lines = [(sid, s.line()) for sid, s in self._touched.items()] if write_lines else []
         if self.pending or lines:
             self._store.append(self.pending, lines)
+            for stream in self._touched.values():
+                stream.inventory.forget_closed()  # stored now: memory stays flat over long imports
         self.pending = []
         if write_lines:
             self._touched = {}
@@ -352,6 +354,11 @@ class WriteSession:
         stream = self._by_id(stream_id)
         occurred_at = self._occurred_at(stream, at)
         self._expire(stream, occurred_at)
+        inventory = stream.inventory
+        if reservation_id not in inventory.open and reservation_id not in inventory.closed:
+            status = self._store.reservation_status(reservation_id)  # closed before the last flush
+            if status is not None and status != "open":
+                inventory.recall_closed(reservation_id, status)
         return stream, occurred_at
 
     def _by_id(self, stream_id: int) -> _Stream:

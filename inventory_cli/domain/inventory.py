@@ -199,6 +199,19 @@ class Inventory:
         elif isinstance(event, ProductDefined) and event.reorder_point is not None:
             self.reorder_point = event.reorder_point
 
+    def forget_closed(self) -> None:
+        """Drop the closed reservations from memory once they are stored.
+
+        A long import would otherwise keep every closed id of every stream it
+        touched; ``recall_closed`` brings one back before a decision needs it.
+        """
+        self.closed.clear()
+
+    def recall_closed(self, reservation_id: str, status: str) -> None:
+        """Know again that a stored reservation was closed ("released" or "fulfilled")."""
+        if reservation_id not in self.open:
+            self.closed[reservation_id] = status
+
     def _record(self, event: _E) -> _E:
         self.apply(event)
         return event

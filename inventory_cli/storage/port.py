@@ -122,6 +122,9 @@ class EventStore(Protocol):
 
     def find_reservation_stream(self, reservation_id: str) -> int | None: ...
 
+    def reservation_status(self, reservation_id: str) -> str | None:
+        """'open', 'released' or 'fulfilled' as stored; None for an id never used."""
+
     def find_key(self, key: str) -> KeyRecord | None: ...
 
     def append(self, events: Sequence[NewEvent], lines: Sequence[tuple[int, StockLine]]) -> None:

@@ -321,6 +321,12 @@ class SqliteEventStore:
         ).fetchone()
         return None if row is None else row[0]
 
+    def reservation_status(self, reservation_id: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT status FROM reservations WHERE reservation_id = ?", (reservation_id,)
+        ).fetchone()
+        return None if row is None else row[0]
+
     def find_key(self, key: str) -> KeyRecord | None:
         row = self.conn.execute(
             "SELECT key, command_hash, stream_id, position FROM idempotency_keys WHERE key = ?",
