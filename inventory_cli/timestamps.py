@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 
 def utc_now() -> str:
-    return format_utc(datetime.now(timezone.utc))
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 def format_utc(moment: datetime) -> str:

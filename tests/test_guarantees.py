@@ -196,6 +196,18 @@ class Driver:
         return [json.loads(line) for line in self.out.read_text().splitlines()]
 
 
+def wait_for_records(driver: Driver, count: int, *, since: float = 0.0, timeout: float = 120) -> None:
+    """Wait until the looping driver has logged ``count`` commands that began at ``since`` or later."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = driver.out.read_text().splitlines() if driver.out.exists() else []
+        if sum(json.loads(line)["start"] >= since for line in lines) >= count:
+            return
+        assert driver.process.poll() is None, driver.process.communicate()
+        assert time.monotonic() < deadline, "the looping driver made no progress"
+        time.sleep(0.02)
+
+
 def start_together(go: Path, *drivers: Driver) -> None:
     for driver in drivers:
         driver.wait_ready()
@@ -593,8 +605,8 @@ def test_rebuild_from_cron_while_people_write_and_read(invoke, tmp_path, big_log
     db = tmp_path / "big.db"
     shutil.copy(big_log[0], db)
     initial = {(l["store"], l["product"]): (l["on_hand"], l["reserved"]) for l in json.loads(big_log[1])}
-    stop, go = tmp_path / "stop", tmp_path / "go"
-    rebuilds = Driver(tmp_path, "cron", db, [["rebuild-projections", "--json"]], stop=stop, go=go,
+    stop, go, cron_go = tmp_path / "stop", tmp_path / "go", tmp_path / "cron-go"
+    rebuilds = Driver(tmp_path, "cron", db, [["rebuild-projections", "--json"]], stop=stop, go=cron_go,
                       limit=5000)
     writers, expected, reservations = [], dict(initial), {}
     for w in range(2):
@@ -624,15 +636,23 @@ def test_rebuild_from_cron_while_people_write_and_read(invoke, tmp_path, big_log
         writers.append(Driver(tmp_path, f"writer{w}", db, commands, go=go))
     reader = Driver(tmp_path, "reader", db, [["stock", "--all-stores", "--json"]] * 50, go=go,
                     summarise=True)
-    start_together(go, rebuilds, *writers, reader)
+    # The cron loop first, and the others once it has rebuilt once: it is then certainly
+    # looping while they work, however the machine schedules the processes.
+    start_together(cron_go, rebuilds)
+    wait_for_records(rebuilds, 1)
+    start_together(go, *writers, reader)
     written = [r for w in writers for r in w.records()]
     reads = reader.records()
+    first_write = min(r["start"] for r in written)
+    wait_for_records(rebuilds, 1, since=first_write)  # one more rebuild that began after the writers
     stop.touch()
     rebuilt = rebuilds.records()
 
     assert [(r["argv"], r["code"], r["err"]) for r in written if r["code"] != 0] == []
     assert [(r["code"], r["err"]) for r in rebuilt if r["code"] != 0] == []
-    assert len(rebuilt) >= 2, "the cron loop hardly ran: the test proved nothing"
+    last_write = max(r["end"] for r in written)
+    during = [r for r in rebuilt if r["start"] < last_write and r["end"] > first_write]
+    assert during, "no rebuild overlapped the writers: the test proved nothing"
     assert [r for r in reads if r["code"] != 0 or r["bad"]] == []
     counts = [r["lines"] for r in reads]
     assert counts[0] >= len(initial)

@@ -139,6 +139,26 @@ def _check_header(path: Path) -> None:
         )
 
 
+class _WriteTransaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (a class, not @contextmanager: one per command)."""
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: SqliteEventStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        self.store._head = (-1, "")  # other processes may have appended since
+        self.store.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        conn = self.store.conn
+        if kind is None:
+            conn.execute("COMMIT")
+        elif conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
 class SqliteEventStore:
     """The SQLite implementation of the storage port."""
 
@@ -224,17 +244,9 @@ class SqliteEventStore:
 
     # -- transactions ---------------------------------------------------------------
 
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        self._head = (-1, "")  # other processes may have appended since
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+    def write(self) -> _WriteTransaction:
+        """One exclusive write transaction: commit on success, roll back on any error."""
+        return _WriteTransaction(self)
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
