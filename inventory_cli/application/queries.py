@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from inventory_cli.domain.inventory import Inventory
 from inventory_cli.storage.port import EventStore, RecordedEvent, StockLine
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
+class HistoryEntry(NamedTuple):
     """An event with the balances of its stock line right after it."""
 
     recorded: RecordedEvent
@@ -79,8 +78,7 @@ def store_history(
     return list(entries)
 
 
-@dataclass(frozen=True, slots=True)
-class LineChange:
+class LineChange(NamedTuple):
     """A stock line's figures at two points of the log."""
 
     store: str

@@ -8,8 +8,7 @@ stream; replay and the projections use the same ``apply``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from inventory_cli.domain.errors import (
     CountBelowReserved,
@@ -40,8 +39,7 @@ _E = TypeVar("_E", bound=Event)
 EXPIRED = "expired"
 
 
-@dataclass(frozen=True, slots=True)
-class Reservation:
+class Reservation(NamedTuple):
     reservation_id: str
     quantity: int
     customer: str
