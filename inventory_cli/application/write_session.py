@@ -313,7 +313,7 @@ class WriteSession:
         self._position = position = self._position + 1
         stream.last_occurred_at = occurred_at
         stream.updated_at = now = self._now
-        stream_id = stream.info[0]
+        stream_id = stream.info.stream_id
         self._touched[stream_id] = stream
         self.pending.append(
             NewEvent(
