@@ -185,8 +185,8 @@ FOLD_TABLE_DDL = (
 # Events of the types most logs hold few of, or none: a partial index (version 5)
 # spares the rebuild a scan of the whole log per type. SQLite uses it for a query
 # on `type = '…'` (or an OR of such terms) of these types. The condition is an OR,
-# not `type IN (…)`: SQLite evaluated that list at every insert, a third more time
-# per appended event.
+# not `type IN (…)`: SQLite evaluated that list at every insert (0.38 s more per
+# 200,000 appended events).
 RARE_TYPES_INDEX = """
 CREATE INDEX IF NOT EXISTS events_of_rare_types ON events (type)
 WHERE type = 'ProductDefined' OR type = 'TransferShipped' OR type = 'TransferReceived'
@@ -218,6 +218,11 @@ STOCK_FOLD_ROWS = (
     " JOIN streams AS s USING (stream_id) LEFT JOIN temp.reorder_points AS p USING (stream_id)"
 )
 STOCK_FOLD_DROP = ["DROP TABLE temp.stock_fold", "DROP TABLE temp.reorder_points"]
+
+
+def stock_fill_sql(suffix: str = "") -> list[str]:
+    """Statements that fold the stock lines on this connection into ``stock{suffix}``."""
+    return [*STOCK_FOLD_SQL, f"INSERT INTO stock{suffix} ({STOCK_COLUMNS}) {STOCK_FOLD_ROWS}", *STOCK_FOLD_DROP]
 
 
 def keyed_fill_sql(suffix: str = "") -> list[str]:
@@ -266,12 +271,7 @@ def keyed_fill_sql(suffix: str = "") -> list[str]:
 
 def projection_fill_sql(suffix: str = "") -> list[str]:
     """Statements that compute every projection from the log into tables with ``suffix``."""
-    return [
-        *STOCK_FOLD_SQL,
-        f"INSERT INTO stock{suffix} ({STOCK_COLUMNS}) {STOCK_FOLD_ROWS}",
-        *STOCK_FOLD_DROP,
-        *keyed_fill_sql(suffix),
-    ]
+    return stock_fill_sql(suffix) + keyed_fill_sql(suffix)
 
 
 StockRows = Callable[[], "list[tuple] | None"]
@@ -294,8 +294,7 @@ def replace_projections(
         conn.execute(statement)
     rows = stock_rows() if stock_rows is not None else None
     if rows is None:
-        for statement in [*STOCK_FOLD_SQL, f"INSERT INTO stock_next ({STOCK_COLUMNS}) {STOCK_FOLD_ROWS}",
-                          *STOCK_FOLD_DROP]:
+        for statement in stock_fill_sql("_next"):
             conn.execute(statement)
     else:
         conn.executemany(f"INSERT INTO stock_next ({STOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
