@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from inventory_cli.domain.inventory import Inventory
@@ -46,13 +47,7 @@ def history(
     if info is None:
         return []
     inventory = Inventory(store_code, product)
-    # With --limit, only the latest entries are kept while folding from the start.
-    entries: deque[HistoryEntry] | list[HistoryEntry] = [] if limit is None else deque(maxlen=limit)
-    for recorded in store.read_stream(info.stream_id, until_time=until):
-        inventory.apply(recorded.event)
-        if since is None or recorded.occurred_at >= since:
-            entries.append(HistoryEntry(recorded, inventory.on_hand, inventory.reserved))
-    return list(entries)
+    return _register(store.read_stream(info.stream_id, until_time=until), lambda _: inventory, since, limit)
 
 
 def store_history(
@@ -67,11 +62,29 @@ def store_history(
     if store is None:
         return []
     inventories: dict[str, Inventory] = {}
-    entries: deque[HistoryEntry] | list[HistoryEntry] = [] if limit is None else deque(maxlen=limit)
-    for recorded in store.read_log(store=store_code, until_time=until):
+
+    def inventory_of(recorded: RecordedEvent) -> Inventory:
         inventory = inventories.get(recorded.product)
         if inventory is None:
             inventory = inventories[recorded.product] = Inventory(store_code, recorded.product)
+        return inventory
+
+    return _register(store.read_log(store=store_code, until_time=until), inventory_of, since, limit)
+
+
+def _register(
+    events: Iterable[RecordedEvent],
+    inventory_of: Callable[[RecordedEvent], Inventory],
+    since: str | None,
+    limit: int | None,
+) -> list[HistoryEntry]:
+    """Fold the events into their lines' inventories; each entry carries the balances after it.
+
+    With ``limit``, only the latest entries are kept while folding from the start.
+    """
+    entries: deque[HistoryEntry] | list[HistoryEntry] = [] if limit is None else deque(maxlen=limit)
+    for recorded in events:
+        inventory = inventory_of(recorded)
         inventory.apply(recorded.event)
         if since is None or recorded.occurred_at >= since:
             entries.append(HistoryEntry(recorded, inventory.on_hand, inventory.reserved))
