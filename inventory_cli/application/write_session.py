@@ -54,11 +54,11 @@ from inventory_cli.storage.port import EventStore, KeyRecord, NewEvent, StockLin
 class _Stream:
     __slots__ = ("info", "inventory", "last_occurred_at", "updated_at")
 
-    def __init__(self, info: StreamInfo, inventory: Inventory, last_occurred_at: str, updated_at: str):
+    def __init__(self, info: StreamInfo, inventory: Inventory, last_occurred_at: str):
         self.info = info
         self.inventory = inventory
         self.last_occurred_at = last_occurred_at
-        self.updated_at = updated_at
+        self.updated_at = ""  # set when the session emits: only touched streams give lines
 
     def line(self, name: str | None = None) -> StockLine:
         inv = self.inventory
@@ -120,7 +120,6 @@ class WriteSession:
         self.actor = actor
         self._streams: dict[tuple[str, str], _Stream] = {}
         self._streams_by_id: dict[int, _Stream] = {}
-        self._verified: set[int] = set()
         self.begin(now)
 
     def begin(self, now: str) -> None:
@@ -136,7 +135,7 @@ class WriteSession:
         self._new_reservations: dict[str, int] = {}
         self._new_transfers: dict[str, int] = {}  # transfer id -> receiving stream id
         self.pending: list[NewEvent] = []
-        self._verified = set()
+        self._verified: set[int] = set()
         # Set per command, read by _emit.
         self._key: str | None = None
         self._hash: str | None = None
@@ -377,10 +376,10 @@ class WriteSession:
     def _load(self, info: StreamInfo) -> _Stream:
         return self._remember(info, *self._store.stream_events(info.stream_id))
 
-    def _remember(self, info: StreamInfo, events: list[Event], last_occurred_at: str, updated_at: str) -> _Stream:
+    def _remember(self, info: StreamInfo, events: list[Event], last_occurred_at: str) -> _Stream:
         """The stream's aggregate, folded from its events, kept for the session."""
         inventory = Inventory.from_events(info.store, info.product, events)
-        stream = _Stream(info, inventory, last_occurred_at, updated_at)
+        stream = _Stream(info, inventory, last_occurred_at)
         self._streams[(info.store, info.product)] = stream
         self._streams_by_id[info.stream_id] = stream
         self._verified.add(info.stream_id)

@@ -133,11 +133,11 @@ class EventStore(Protocol):
         ``lines`` are the new stock lines of the touched streams, by stream id.
         """
 
-    def open_stream(self, store: str, product: str) -> tuple[StreamInfo, list[Event], str, str]:
-        """The stream (created if new), its events, and the last one's occurred_at and recorded_at."""
+    def open_stream(self, store: str, product: str) -> tuple[StreamInfo, list[Event], str]:
+        """The stream (created if new), its events, and the last one's occurred_at ("" if none)."""
 
-    def stream_events(self, stream_id: int) -> tuple[list[Event], str, str]:
-        """The stream's events in version order, and the last one's occurred_at and recorded_at."""
+    def stream_events(self, stream_id: int) -> tuple[list[Event], str]:
+        """The stream's events in version order, and the last one's occurred_at ("" if none)."""
 
     # -- reads ------------------------------------------------------------------
     def read_stream(

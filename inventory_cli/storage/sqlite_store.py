@@ -17,6 +17,7 @@ from inventory_cli.domain.errors import ConcurrencyConflict
 from inventory_cli.domain.events import (
     Event,
     ProductDefined,
+    ReservationFulfilled,
     StockReleased,
     StockReserved,
     TransferLost,
@@ -65,6 +66,11 @@ def _payload(event: Event) -> str:
 
 
 _SHAPES: dict[tuple[str, str], tuple[type, tuple[object, ...]]] = {}
+# Event types that other projections than `stock` follow (see _write_side_tables).
+_SIDE_TABLE_TYPES = frozenset({
+    "StockReserved", "StockReleased", "ReservationFulfilled", "TransferShipped",
+    "TransferReceived", "TransferLost", "ProductDefined",
+})
 
 
 def _event(type_name: str, quantity: int, data: str) -> Event:
@@ -149,14 +155,14 @@ class _WriteTransaction:
 
     def __enter__(self) -> None:
         self.store._head = (-1, "")  # other processes may have appended since
-        self.store.conn.execute("BEGIN IMMEDIATE")
+        self.store._cursor.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        conn = self.store.conn
+        store = self.store
         if kind is None:
-            conn.execute("COMMIT")
-        elif conn.in_transaction:
-            conn.execute("ROLLBACK")
+            store._cursor.execute("COMMIT")
+        elif store.conn.in_transaction:
+            store.conn.execute("ROLLBACK")
 
 
 class SqliteEventStore:
@@ -164,6 +170,9 @@ class SqliteEventStore:
 
     def __init__(self, conn: sqlite3.Connection, location: str) -> None:
         self.conn = conn
+        # For the write path's one-shot statements (fetched at once, never iterated):
+        # reusing a cursor saves creating one per statement, several per command.
+        self._cursor = conn.cursor()
         self.location = location
         self._names: dict[int, tuple[str, str]] = {}  # stream id -> (store, product)
         self._head: tuple[int, str] = (0, GENESIS)  # (position, hash) of the last event appended
@@ -262,7 +271,7 @@ class SqliteEventStore:
 
     def head_position(self) -> int:
         # The head's hash comes with it: the next append chains to it without asking again.
-        row = self.conn.execute("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").fetchone()
+        row = self._cursor.execute("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").fetchone()
         if self.conn.in_transaction:
             self._head = (row[0], row[1]) if row else (0, GENESIS)
         return row[0] if row else 0
@@ -283,22 +292,22 @@ class SqliteEventStore:
         self._names[cursor.lastrowid] = (store, product)  # type: ignore[index]
         return StreamInfo(cursor.lastrowid, store, product)  # type: ignore[arg-type]
 
-    def open_stream(self, store: str, product: str) -> tuple[StreamInfo, list[Event], str, str]:
+    def open_stream(self, store: str, product: str) -> tuple[StreamInfo, list[Event], str]:
         """The stream (created if new) with what stream_events gives, in one query."""
-        rows = self.conn.execute(
-            "SELECT s.stream_id, e.type, e.quantity, e.data, e.occurred_at, e.recorded_at"
+        rows = self._cursor.execute(
+            "SELECT s.stream_id, e.type, e.quantity, e.data, e.occurred_at"
             " FROM streams AS s LEFT JOIN events AS e ON e.stream_id = s.stream_id"
             " WHERE s.store = ? AND s.product = ? ORDER BY e.version",
             (store, product),
         ).fetchall()
         if not rows:
-            return self._create_stream(store, product), [], "", ""
+            return self._create_stream(store, product), [], ""
         stream_id = rows[0][0]
         self._names[stream_id] = (store, product)
         info = StreamInfo(stream_id, store, product)
         if rows[0][1] is None:  # a stream without events (none is written so, but be lenient)
-            return info, [], "", ""
-        return info, [_event(t, q, d) for _, t, q, d, _, _ in rows], rows[-1][4], rows[-1][5]
+            return info, [], ""
+        return info, [_event(t, q, d) for _, t, q, d, _ in rows], rows[-1][4]
 
     def stream_by_id(self, stream_id: int) -> StreamInfo:
         store, product = self.conn.execute(
@@ -350,11 +359,10 @@ class SqliteEventStore:
         if not events:
             self._write_lines(lines)
             return
-        rows, opened, closed, keys = [], [], [], {}
-        shipped: list[tuple] = []
-        settled: list[tuple] = []
-        named: dict[str, str] = {}
-        payload, names = _payload, self._names
+        rows: list[tuple] = []
+        keys: dict[str, tuple] = {}
+        side: list[tuple] = []  # events that the reservations, transfers or products tables follow
+        payload, names, side_types = _payload, self._names, _SIDE_TABLE_TYPES
         previous = self._hash_before(events[0].position)
         # Unpacked rather than read by attribute: this loop runs once per imported row.
         for stream_id, position, version, event, occurred_at, recorded_at, key, command_hash, actor in events:
@@ -366,15 +374,8 @@ class SqliteEventStore:
             )
             rows.append((position, stream_id, version, type_name, quantity, data, occurred_at,
                          recorded_at, key, command_hash, actor, previous))
-            if event.reserved_sign:
-                if isinstance(event, StockReserved):
-                    opened.append((event.reservation_id, stream_id, quantity,
-                                   event.customer, occurred_at, event.expires_at))
-                else:
-                    status = "released" if isinstance(event, StockReleased) else "fulfilled"
-                    closed.append((status, occurred_at, event.reservation_id))
-            elif event.incoming_sign or type_name == "TransferShipped" or type_name == "ProductDefined":
-                self._note_transfer_or_product(event, occurred_at, store, product, shipped, settled, named)
+            if type_name in side_types:
+                side.append((event, stream_id, occurred_at, store, product))
             if key is not None:
                 keys[key] = (key, command_hash, stream_id, position)
         # For a large batch, lift the refuse-replace trigger inside this transaction
@@ -385,7 +386,7 @@ class SqliteEventStore:
         if lifted:
             self.conn.execute("DROP TRIGGER events_refuse_replace")
         try:
-            self.conn.executemany(
+            self._cursor.executemany(
                 "INSERT INTO events (position, stream_id, version, type, quantity, data,"
                 " occurred_at, recorded_at, idempotency_key, command_hash, actor, hash)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -404,6 +405,31 @@ class SqliteEventStore:
                 )
         except sqlite3.IntegrityError as error:
             raise ConcurrencyConflict(f"another writer appended first ({error})") from None
+        if side:
+            self._write_side_tables(side)
+        self._write_lines(lines)
+
+    def _write_side_tables(self, side: list[tuple]) -> None:
+        """Open and close reservations, ship and settle transfers, name products."""
+        opened, closed, shipped, settled = [], [], [], []
+        named: dict[str, str] = {}
+        for event, stream_id, occurred_at, store, product in side:
+            if isinstance(event, StockReserved):
+                opened.append((event.reservation_id, stream_id, event.quantity,
+                               event.customer, occurred_at, event.expires_at))
+            elif isinstance(event, StockReleased):
+                closed.append(("released", occurred_at, event.reservation_id))
+            elif isinstance(event, ReservationFulfilled):
+                closed.append(("fulfilled", occurred_at, event.reservation_id))
+            elif isinstance(event, TransferShipped):
+                shipped.append((event.transfer_id, product, store, event.to_store, event.quantity,
+                                occurred_at))
+            elif isinstance(event, TransferReceived):
+                settled.append((event.quantity, 0, occurred_at, event.transfer_id))
+            elif isinstance(event, TransferLost):
+                settled.append((0, event.quantity, occurred_at, event.transfer_id))
+            elif isinstance(event, ProductDefined) and event.name is not None:
+                named[product] = event.name
         if opened:
             self.conn.executemany(
                 "INSERT INTO reservations (reservation_id, stream_id, quantity, customer, status,"
@@ -432,51 +458,33 @@ class SqliteEventStore:
                 " ON CONFLICT (product) DO UPDATE SET name = excluded.name",
                 named.items(),
             )
-        self._write_lines(lines)
 
     def _write_lines(self, lines: Sequence[tuple[int, StockLine]]) -> None:
         if not lines:
             return
-        self.conn.executemany(
-            "INSERT INTO stock (stream_id, store, product, on_hand, reserved, incoming,"
-            " reorder_point, version, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        # The columns in StockLine's order: a row is the stream id and the line's first eight fields.
+        self._cursor.executemany(
+            "INSERT INTO stock (stream_id, store, product, on_hand, reserved, version, updated_at,"
+            " incoming, reorder_point) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (stream_id) DO UPDATE SET on_hand = excluded.on_hand,"
             " reserved = excluded.reserved, incoming = excluded.incoming,"
             " reorder_point = excluded.reorder_point, version = excluded.version,"
             " updated_at = excluded.updated_at",
-            [
-                (stream_id, l.store, l.product, l.on_hand, l.reserved, l.incoming,
-                 l.reorder_point, l.version, l.updated_at)
-                for stream_id, l in lines
-            ],
+            [(stream_id, *line[:8]) for stream_id, line in lines],
         )
-
-    @staticmethod
-    def _note_transfer_or_product(event, occurred_at, store, product, shipped, settled, named) -> None:
-        """Collect the rows the transfers and products projections need from one event."""
-        if isinstance(event, TransferShipped):
-            shipped.append((event.transfer_id, product, store, event.to_store, event.quantity,
-                            occurred_at))
-        elif isinstance(event, TransferReceived):
-            settled.append((event.quantity, 0, occurred_at, event.transfer_id))
-        elif isinstance(event, TransferLost):
-            settled.append((0, event.quantity, occurred_at, event.transfer_id))
-        elif isinstance(event, ProductDefined) and event.name is not None:
-            named[product] = event.name
 
     # -- reads ------------------------------------------------------------------------
 
-    def stream_events(self, stream_id: int) -> tuple[list[Event], str, str]:
-        """Every event of a stream in order, with the last one's occurred_at and recorded_at:
+    def stream_events(self, stream_id: int) -> tuple[list[Event], str]:
+        """Every event of a stream in order, with the last one's occurred_at:
         what a writer folds to decide (lighter than read_stream, once per command)."""
-        rows = self.conn.execute(
-            "SELECT type, quantity, data, occurred_at, recorded_at FROM events"
-            " WHERE stream_id = ? ORDER BY version",
+        rows = self._cursor.execute(
+            "SELECT type, quantity, data, occurred_at FROM events WHERE stream_id = ? ORDER BY version",
             (stream_id,),
         ).fetchall()
         if not rows:
-            return [], "", ""
-        return [_event(t, q, d) for t, q, d, _, _ in rows], rows[-1][3], rows[-1][4]
+            return [], ""
+        return [_event(t, q, d) for t, q, d, _ in rows], rows[-1][3]
 
     def read_stream(
         self,
@@ -628,7 +636,7 @@ class SqliteEventStore:
         return [row[0] for row in rows]
 
     def product_name(self, product: str) -> str | None:
-        row = self.conn.execute("SELECT name FROM products WHERE product = ?", (product,)).fetchone()
+        row = self._cursor.execute("SELECT name FROM products WHERE product = ?", (product,)).fetchone()
         return None if row is None else row[0]
 
     def find_transfer_stream(self, transfer_id: str) -> int | None:
