@@ -783,6 +783,30 @@ def test_partly_new_file_applies_only_the_new_rows(tool: Tool) -> None:
     assert tool.events() == 2
 
 
+def test_rows_with_and_without_ids_in_one_file(tool: Tool) -> None:
+    """Only the rows with an id are skipped on a re-run; each event keeps its own key."""
+    rows = tool.file("mixed.ndjson", ndjson(
+        {"op": "add", "product": "A", "quantity": 2, "id": "m-1"},
+        {"op": "add", "product": "A", "quantity": 3},
+        {"op": "add", "product": "B", "quantity": 4, "id": "m-3"},
+        {"op": "add", "product": "B", "quantity": 5},
+    ))
+    result, report = tool.import_json(rows)
+    assert result.exit_code == EXIT_OK, result.output
+    again, report = tool.import_json(rows)
+    assert (report["applied"], report["duplicates"]) == (2, 2)
+    assert (tool.line("A")["on_hand"], tool.line("B")["on_hand"]) == (2 + 3 + 3, 4 + 5 + 5)
+    assert [e["quantity"] for e in tool.history("A")] == [2, 3, 3]
+    conn = sqlite3.connect(tool.db)
+    try:
+        keyed = conn.execute("SELECT idempotency_key, command_hash IS NOT NULL FROM events"
+                             " ORDER BY position").fetchall()
+        assert keyed == [("m-1", 1), (None, 0), ("m-3", 1), (None, 0), (None, 0), (None, 0)]
+    finally:
+        conn.close()
+    assert tool.run("verify").exit_code == EXIT_OK  # the chain covers the keys as stored
+
+
 def test_same_id_with_different_content_is_a_bad_row(tool: Tool) -> None:
     first = tool.file("one.ndjson", ndjson({"op": "add", "product": "A", "quantity": 2, "id": "k-1"}))
     assert tool.run("import", first).exit_code == EXIT_OK

@@ -65,27 +65,45 @@ def _payload(event: Event) -> str:
     return text
 
 
-_SHAPES: dict[tuple[str, str], tuple[type, tuple[object, ...]]] = {}
 # Event types that other projections than `stock` follow (see _write_side_tables).
 _SIDE_TABLE_TYPES = frozenset({
     "StockReserved", "StockReleased", "ReservationFulfilled", "TransferShipped",
     "TransferReceived", "TransferLost", "ProductDefined",
 })
 
+_EVENT_COLUMNS = "position, stream_id, version, type, quantity, data, occurred_at, recorded_at, actor, hash"
+_INSERT_EVENTS = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({', '.join('?' * 10)})"
+_INSERT_KEYED_EVENTS = (
+    f"INSERT INTO events ({_EVENT_COLUMNS}, idempotency_key, command_hash) VALUES ({', '.join('?' * 12)})"
+)
+
+_SHAPES: dict[tuple[str, str], tuple[type, tuple[object, ...]]] = {}
+_EVENTS: dict[tuple[str, int, str], Event] = {}
+
 
 def _event(type_name: str, quantity: int, data: str) -> Event:
-    """A stored event as a domain event; the common short payloads ("{}", a reason)
-    are parsed and checked once, then reused for every event that has them."""
+    """A stored event as a domain event. The common short payloads ("{}", a reason)
+    are parsed and checked once per type, and a frequent event (same type, quantity
+    and payload) is built once: events are immutable, so one instance serves all."""
+    key = (type_name, quantity, data)
+    event = _EVENTS.get(key)
+    if event is not None:
+        return event
     shape = _SHAPES.get((type_name, data))
     if shape is None:
         event = event_from_record(type_name, quantity, json.loads(data))
-        if len(data) <= 40:
-            if len(_SHAPES) > 4096:
-                _SHAPES.clear()
-            _SHAPES[type_name, data] = (type(event), tuple(event)[1:])
-        return event
-    cls, rest = shape
-    return tuple.__new__(cls, (quantity, *rest))  # type: ignore[return-value]
+        if len(data) > 40:
+            return event
+        if len(_SHAPES) > 4096:
+            _SHAPES.clear()
+        _SHAPES[type_name, data] = (type(event), tuple(event)[1:])
+    else:
+        cls, rest = shape
+        event = tuple.__new__(cls, (quantity, *rest))  # type: ignore[assignment]
+    if len(_EVENTS) > 4096:
+        _EVENTS.clear()
+    _EVENTS[key] = event
+    return event
 
 
 def is_busy(error: sqlite3.Error) -> bool:
@@ -362,6 +380,7 @@ class SqliteEventStore:
         rows: list[tuple] = []
         keys: dict[str, tuple] = {}
         side: list[tuple] = []  # events that the reservations, transfers or products tables follow
+        keyed = 0
         payload, names, side_types = _payload, self._names, _SIDE_TABLE_TYPES
         previous = self._hash_before(events[0].position)
         # Unpacked rather than read by attribute: this loop runs once per imported row.
@@ -372,12 +391,16 @@ class SqliteEventStore:
                 previous, position, store, product, version, type_name, quantity,
                 data, occurred_at, recorded_at, actor, key,
             )
-            rows.append((position, stream_id, version, type_name, quantity, data, occurred_at,
-                         recorded_at, key, command_hash, actor, previous))
+            if key is None:
+                rows.append((position, stream_id, version, type_name, quantity, data, occurred_at,
+                             recorded_at, actor, previous))
+            else:
+                rows.append((position, stream_id, version, type_name, quantity, data, occurred_at,
+                             recorded_at, actor, previous, key, command_hash))
+                keys[key] = (key, command_hash, stream_id, position)
+                keyed += 1
             if type_name in side_types:
                 side.append((event, stream_id, occurred_at, store, product))
-            if key is not None:
-                keys[key] = (key, command_hash, stream_id, position)
         # For a large batch, lift the refuse-replace trigger inside this transaction
         # only (other connections never see it missing; a crash restores it): it
         # costs ~1.4 µs a row, and these inserts use plain INSERT, never REPLACE,
@@ -386,12 +409,14 @@ class SqliteEventStore:
         if lifted:
             self.conn.execute("DROP TRIGGER events_refuse_replace")
         try:
-            self._cursor.executemany(
-                "INSERT INTO events (position, stream_id, version, type, quantity, data,"
-                " occurred_at, recorded_at, idempotency_key, command_hash, actor, hash)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            # Rows without a key leave its two columns out: CPython's sqlite3 binds a None
+            # through its adapter lookup, ~0.35 µs each, a tenth of an imported row's insert.
+            if keyed == 0:
+                self._cursor.executemany(_INSERT_EVENTS, rows)
+            else:
+                if keyed < len(rows):
+                    rows = [row if len(row) == 12 else (*row, None, None) for row in rows]
+                self._cursor.executemany(_INSERT_KEYED_EVENTS, rows)
             if lifted:
                 self.conn.execute(schema.EVENTS_REFUSE_REPLACE)
             self._head = (events[-1].position, previous)
