@@ -165,7 +165,10 @@ def bench(quick: bool) -> list[Result]:
                                     note=f"CPU per command (no fsync wait): tool {cpu['tool']:.3f} ms, "
                                          f"eventsourcing {cpu['eventsourcing']:.3f} ms; rates per repetition: "
                                          + "; ".join(f"{k} " + "/".join(f"{n / x:,.0f}" for x in v)
-                                                     for k, v in samples.items())))
+                                                     for k, v in samples.items())
+                                         + "; tool/eventsourcing per repetition (neighbours in time): "
+                                         + "/".join(f"{es / tool:.2f}" for tool, es
+                                                    in zip(samples["tool"], samples["eventsourcing"]))))
     else:
         results.append(info_result("6", what, rate["tool"], "cmd/s", note="eventsourcing not installed"))
     results.append(info_result("6", "  reference: plain sqlite3 one-row commits", rate["plain"], "commit/s",
