@@ -355,6 +355,26 @@ def test_every_connection_uses_wal_and_synchronous_full(tmp_path):
             store.close()
 
 
+def test_a_store_kept_open_holds_no_snapshot_between_commands(tmp_path):
+    """A long-lived writer (an import, a service) must not pin the WAL: between its
+    commands another connection can checkpoint the whole log and sees every write."""
+    path = tmp_path / "inv.db"
+    store = open_store(str(path), create=True)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        for quantity in (5, 1):
+            run_command(store, AddStock("main", "SKU", quantity))
+            run_command(store, RemoveStock("main", "SKU", 1))
+            store.product_name("SKU")
+            store.head_position()
+            busy, _, _ = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            assert busy == 0, "the store's connection still holds a read snapshot"
+        assert other.execute("SELECT on_hand FROM stock").fetchone() == (4,)
+    finally:
+        other.close()
+        store.close()
+
+
 @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace to watch the system calls")
 def test_an_exit_0_write_is_synced_to_disk_before_the_process_exits(tmp_path):
     """A power cut right after exit 0 loses nothing: the commit's WAL frames were fsynced.
