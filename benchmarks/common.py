@@ -138,6 +138,20 @@ def interleaved(cases: dict[str, Callable[[], float]], reps: int, warmup: bool =
     return samples
 
 
+def import_cases(source: Path, db_tool: Path, db_plain: Path) -> dict[str, Callable[[], float]]:
+    """The tool's `import` of ``source`` and the plain executemany script's, each on a fresh database."""
+
+    def tool() -> float:
+        remove_db(db_tool)
+        return run([*inventory_argv(), "--db", str(db_tool), "import", str(source), "-q"]).seconds
+
+    def plain() -> float:
+        remove_db(db_plain)
+        return run([sys.executable, str(SCRIPTS / "plain_import.py"), str(source), str(db_plain)]).seconds
+
+    return {"tool": tool, "plain": plain}
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 

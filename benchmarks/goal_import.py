@@ -8,10 +8,7 @@ starts from a fresh database.
 
 from __future__ import annotations
 
-import sys
-
-from common import (SCRIPTS, WORK, adds_file, interleaved, inventory_argv, median,
-                    ratio_result, remove_db, run, say)
+from common import WORK, adds_file, import_cases, interleaved, median, ratio_result, remove_db, say
 
 
 def bench(quick: bool) -> list:
@@ -20,16 +17,8 @@ def bench(quick: bool) -> list:
     source = adds_file(rows)
     db_tool, db_plain = WORK / "import-tool.db", WORK / "import-plain.db"
 
-    def tool() -> float:
-        remove_db(db_tool)
-        return run([*inventory_argv(), "--db", str(db_tool), "import", str(source), "-q"]).seconds
-
-    def plain() -> float:
-        remove_db(db_plain)
-        return run([sys.executable, str(SCRIPTS / "plain_import.py"), str(source), str(db_plain)]).seconds
-
     say(f"goal 1: import {rows:,} add rows, {reps} interleaved repetitions")
-    samples = interleaved({"tool": tool, "plain": plain}, reps)
+    samples = interleaved(import_cases(source, db_tool, db_plain), reps)
     t, p = median(samples["tool"]), median(samples["plain"])
     remove_db(db_tool)
     remove_db(db_plain)

@@ -34,7 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from common import (SCRIPTS, WORK, Result, info_result, interleaved, inventory_argv, median,
+from common import (WORK, Result, import_cases, info_result, interleaved, inventory_argv, median,
                     remove_db, run, say)
 
 DATA = Path("/work/shared/data/online-retail")
@@ -140,16 +140,8 @@ def bench(quick: bool) -> list[Result]:
         rows = stats["import rows"]
         db_tool, db_plain = WORK / f"retail-{tag}.db", WORK / f"retail-{tag}-plain.db"
 
-        def tool() -> float:
-            remove_db(db_tool)
-            return run([*inventory_argv(), "--db", str(db_tool), "import", str(target), "-q"]).seconds
-
-        def plain() -> float:
-            remove_db(db_plain)
-            return run([sys.executable, str(SCRIPTS / "plain_import.py"), str(target), str(db_plain)]).seconds
-
         say(f"goal 7: {name}: {stats['csv rows']:,} CSV rows -> {rows:,} import rows, {reps} repetitions")
-        samples = interleaved({"tool": tool, "plain": plain}, reps, warmup=not quick)
+        samples = interleaved(import_cases(target, db_tool, db_plain), reps, warmup=not quick)
         t, p = median(samples["tool"]), median(samples["plain"])
         lines = json.loads(run([*inventory_argv(), "--db", str(db_tool), "stock", "--all-stores", "--json"],
                                capture=True).stdout)
