@@ -880,16 +880,23 @@ def test_replace_cannot_rewrite_the_log(small_db, statement):
         check.close()
 
 
-def test_a_schema_3_file_from_before_the_replace_triggers_imports_and_refuses_replace(invoke, tmp_path):
-    db = tmp_path / "inv.db"
+def schema_3_file(invoke, folder: Path, *, drop_replace_triggers: bool) -> Path:
+    """A file with one event, its user_version set back to 3 (and, if asked, as schema 3 was)."""
+    db = folder / "inv.db"
     ok(invoke("add", "P000", "1", db=db))
-    # Exactly what schema 3 was: without the two refuse-replace triggers of migration 4.
     conn = sqlite3.connect(db)
-    conn.execute("DROP TRIGGER events_refuse_replace")
-    conn.execute("DROP TRIGGER streams_refuse_replace")
+    if drop_replace_triggers:
+        conn.execute("DROP TRIGGER events_refuse_replace")
+        conn.execute("DROP TRIGGER streams_refuse_replace")
     conn.execute("PRAGMA user_version = 3")
     conn.commit()
     conn.close()
+    return db
+
+
+def test_a_schema_3_file_from_before_the_replace_triggers_imports_and_refuses_replace(invoke, tmp_path):
+    # Exactly what schema 3 was: without the two refuse-replace triggers of migration 4.
+    db = schema_3_file(invoke, tmp_path, drop_replace_triggers=True)
     rows = ndjson_file(tmp_path / "rows.ndjson", ledger_rows(1_500, products=20))
     result = invoke("import", str(rows), db=db)
     assert result.exit_code == 0, (result.stdout, result.stderr)
@@ -903,13 +910,8 @@ def test_a_schema_3_file_from_before_the_replace_triggers_imports_and_refuses_re
 
 
 def test_a_schema_3_file_that_already_has_the_replace_triggers_still_opens(invoke, tmp_path):
-    db = tmp_path / "inv.db"
-    ok(invoke("add", "P000", "1", db=db))
     # What the builds 73c39d6 … 7fd2f93 wrote: schema 3 with the refuse-replace triggers.
-    conn = sqlite3.connect(db)
-    conn.execute("PRAGMA user_version = 3")
-    conn.commit()
-    conn.close()
+    db = schema_3_file(invoke, tmp_path, drop_replace_triggers=False)
     assert [l["on_hand"] for l in data(ok(invoke("stock", db=db)))] == [1]
     ok(invoke("add", "P000", "1", db=db))
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
