@@ -135,7 +135,9 @@ def run_plain(commands, db) -> float:
 
 def bench(quick: bool) -> list[Result]:
     n = 1_000 if quick else 5_000
-    reps = 3 if quick else 5
+    # Single repetitions of one pair scatter by ±10 % with the shared disk (1.79-2.37 within one
+    # run of five), more than the goal's margin: eleven give a median that noise moves less.
+    reps = 3 if quick else 11
     commands = plan(n)
     try:
         import eventsourcing  # noqa: F401
