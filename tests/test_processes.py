@@ -44,6 +44,20 @@ def test_the_console_script_runs_as_a_process(tmp_path):
     assert "SKU" in table and ANSI_ESCAPE not in table and table.isascii()
 
 
+def test_each_process_leaves_the_database_file_whole(tmp_path):
+    """Whatever a command ends with, its process closes the database on the way out:
+    no -wal or -shm file is left beside it, so a copy of the file alone is complete."""
+    db = tmp_path / "inv.db"
+    rows = tmp_path / "rows.ndjson"
+    rows.write_text('{"op": "add", "product": "SKU", "quantity": 1}\n{"op": "add", "product": "SKU"}\n')
+    for args, code in [(("add", "SKU", "3"), 0), (("remove", "SKU", "9"), 1), (("stock", "SKU"), 0),
+                       (("import", str(rows)), 65), (("history", "SKU", "--json"), 0)]:
+        completed = run_inventory(db, *args)
+        assert completed.returncode == code, (args, completed.stderr)
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith("inv.db")] == ["inv.db"], args
+    assert [line["on_hand"] for line in json.loads(run_inventory(db, "stock", "SKU", "--json").stdout)] == [3]
+
+
 def test_concurrent_reservations_never_oversell(tmp_path):
     db = tmp_path / "inv.db"
     ok(run_inventory(db, "add", "SKU", "3"))

@@ -6,6 +6,7 @@ commands that use them, so that `--help` and TAB completion stay fast.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -609,7 +610,14 @@ def _time(text: str | None, option: str, *, end_of_day: bool = False) -> str | N
 
 
 def main() -> None:
-    _only_the_command_asked_for(sys.argv[1:])(prog_name="inventory")
+    try:
+        _only_the_command_asked_for(sys.argv[1:])(prog_name="inventory")
+    finally:
+        # The process ends here, and Python's exit would walk every object that typer,
+        # pydantic and rich created, collection after collection (25-40 ms, a sixth
+        # of a command). Frozen, they are left to the operating system; the rest of
+        # a normal exit (flushing, closing) runs as usual. Every store is closed by now.
+        gc.freeze()
 
 
 def _only_the_command_asked_for(args: list[str]) -> typer.Typer:
