@@ -606,6 +606,23 @@ def test_square_brackets_are_shown_exactly_in_tables(invoke):
     assert "[b]box[/b]" in ok(invoke("history", "X[red]Y", json=False)).stdout
 
 
+def test_tables_in_a_pipe_line_up_with_wide_and_combining_letters(invoke):
+    """Away from a terminal the table is a plain grid; its columns line up on screen
+    whatever the codes are made of (a wide letter takes two cells, a combining mark none)."""
+    import unicodedata
+
+    for product in ("SKU-1", "茶葉-緑", "x\u0301-1"):  # x + acute: no precomposed form, stays combining
+        ok(invoke("add", product, "12", "--reason", "Lieferung für Müller"))
+    for args in (("stock",), ("history", "茶葉-緑")):
+        lines = ok(invoke(*args, json=False)).stdout.splitlines()
+        shown = [sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+                     for c in line) for line in lines]
+        assert len(lines) >= 5 and len(set(shown)) == 1, lines
+        assert "Lieferung für Müller" in "\n".join(lines) or args == ("stock",)
+    stock = ok(invoke("stock", json=False)).stdout
+    assert all(f"| {product} " in stock for product in ("SKU-1", "茶葉-緑", "x\u0301-1"))
+
+
 def test_a_code_with_a_closing_bracket_tag_does_not_break_the_stock_table(invoke):
     """It used to crash `stock` with exit 70 (rich MarkupError; fixed in 2edf161)."""
     ok(invoke("add", "A[/]B", "1"))

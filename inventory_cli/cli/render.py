@@ -104,22 +104,23 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
 def _print_plain_grid(
     title: str | None, columns: Sequence[str], cells: list[list[str]], numeric: frozenset[str]
 ) -> None:
-    widths = [_width(c) for c in columns]
-    for row in cells:
-        widths = [max(w, _width(value)) for w, value in zip(widths, row)]
+    # Each cell is measured once: a history of a few hundred rows has thousands of them.
+    heads = [_width(c) for c in columns]
+    sizes = [[len(v) if v.isascii() else _width(v) for v in row] for row in cells]
+    widths = [max(column) for column in zip(heads, *sizes)]
 
-    def line(values: Sequence[str], right: Sequence[bool]) -> str:
+    def line(values: Sequence[str], lengths: Sequence[int], right: Sequence[bool]) -> str:
         padded = (
-            (" " * (w - _width(v)) + v) if r else (v + " " * (w - _width(v)))
-            for v, w, r in zip(values, widths, right)
+            (" " * (w - n) + v) if r else (v + " " * (w - n))
+            for v, n, w, r in zip(values, lengths, widths, right)
         )
         return "| " + " | ".join(padded) + " |"
 
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
     right = [c in numeric for c in columns]
     out = [title] if title else []
-    out += [rule, line(columns, [False] * len(columns)), rule]
-    out += [line(row, right) for row in cells]
+    out += [rule, line(columns, heads, [False] * len(columns)), rule]
+    out += [line(row, lengths, right) for row, lengths in zip(cells, sizes)]
     out.append(rule)
     sys.stdout.write("\n".join(out) + "\n")
 
