@@ -12,7 +12,7 @@
    The difference between the last two is what waking up costs the next
    command.
 
-Takes about a minute. Needs the ``bench`` extra (eventsourcing).
+Takes about 25 s. Needs the ``bench`` extra (eventsourcing).
 """
 
 from __future__ import annotations
