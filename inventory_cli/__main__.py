@@ -1,3 +1,3 @@
-from inventory_cli.cli.app import main
+from inventory_cli.cli.main import main
 
 main()

@@ -20,7 +20,7 @@ import typer.main
 import typer.testing
 from typer.testing import CliRunner
 
-from inventory_cli.cli.app import app
+from inventory_cli.cli.main import app
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

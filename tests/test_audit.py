@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from inventory_cli.cli.app import app
+from inventory_cli.cli.main import app
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,7 @@ from conftest import (
     event_count,
 )
 from inventory_cli import __version__
-from inventory_cli.cli.app import app
+from inventory_cli.cli.main import app
 
 COMMANDS = ["add", "remove", "reserve", "release", "fulfill", "count", "stock", "history",
             "replay", "rebuild-projections"]

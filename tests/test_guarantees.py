@@ -105,7 +105,7 @@ def stock_of(invoke, db: Path) -> dict[tuple[str, str], tuple[int, int, int, int
 DRIVER = r'''
 import contextlib, hashlib, io, json, os, sys, time
 import typer.main
-from inventory_cli.cli.app import app
+from inventory_cli.cli.main import app
 
 spec = json.load(open(sys.argv[1]))
 command = typer.main.get_command(app)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import inventory_cli
-from inventory_cli.cli.app import app
+from inventory_cli.cli.main import app
 
 EXIT_OK, EXIT_USAGE, EXIT_BAD_DATA = 0, 2, 65
 REPORT_KEYS = {"applied", "duplicates", "rejected", "errors"}

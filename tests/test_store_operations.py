@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 
 from inventory_cli.application.commands import AddStock, ReceiveTransfer, ReserveStock, TransferStock
 from inventory_cli.application.handlers import run_command
-from inventory_cli.cli.app import app
+from inventory_cli.cli.main import app
 from inventory_cli.domain.errors import RuleViolation
 from inventory_cli.storage.sqlite_store import open_store
 

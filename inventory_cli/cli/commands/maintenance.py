@@ -1,0 +1,61 @@
+"""Looking after the projections: rebuild-projections."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from inventory_cli.cli.boundary import EXIT_REFUSED, guarded
+from inventory_cli.cli.context import settings_of
+from inventory_cli.cli.options import Json
+
+commands = typer.Typer()
+
+
+@commands.command("rebuild-projections", epilog="Example: inventory rebuild-projections --check --json")
+@guarded
+def rebuild_projections(
+    ctx: typer.Context,
+    check: Annotated[bool, typer.Option("--check", help="Only compare the projections with the log; exit 1 on any difference.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Rebuild every projection from the log (safe to run from cron while people work)."""
+    from inventory_cli.cli import render
+
+    started = time.perf_counter()
+    store = settings_of(ctx).open(create=False)
+    try:
+        if store is None:
+            events = streams = 0
+            differences: list = []
+        else:
+            report = store.check_projections() if check else store.rebuild_projections()
+            events, streams, differences = report.events, report.streams, report.differences
+    finally:
+        if store is not None:
+            store.close()
+    document: dict = {"events": events, "streams": streams, "seconds": round(time.perf_counter() - started, 3)}
+    if check:
+        document["ok"] = not differences
+        document["differences"] = differences
+    if as_json:
+        render.print_json(document)
+    elif check:
+        render.print_message(
+            f"Projections match the log ({events} events, {streams} streams)." if not differences
+            else f"{render.plural(len(differences), 'projection row')} "
+                 f"{'differs' if len(differences) == 1 else 'differ'} from the log; run "
+                 "`inventory rebuild-projections` to rebuild them."
+        )
+    else:
+        render.print_message(f"Rebuilt the projections from {events} events over {streams} streams "
+                             f"in {document['seconds']} s.")
+    if differences:
+        raise typer.Exit(EXIT_REFUSED)
+
+
+def register(app: typer.Typer) -> None:
+    """Add rebuild-projections to the app."""
+    app.registered_commands.extend(commands.registered_commands)

@@ -1,0 +1,153 @@
+"""Reading stock and its past: stock, history, replay, diff."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from inventory_cli.cli.boundary import UsageProblem, guarded
+from inventory_cli.cli.context import parse_time, read
+from inventory_cli.cli.options import AllStores, Json, OptionalProduct, Store
+
+commands = typer.Typer()
+
+
+@commands.command(epilog="Example: inventory stock SKU-1 --all-stores")
+@guarded
+def stock(
+    ctx: typer.Context,
+    product: OptionalProduct = None,
+    all_stores: AllStores = False,
+    low: Annotated[bool, typer.Option("--low", help="Only lines whose available is at or below their reorder point.")] = False,
+    store: Store = "main",
+    as_json: Json = False,
+) -> None:
+    """Current stock, from the projections."""
+    from inventory_cli.application import queries
+    from inventory_cli.domain import values as v
+
+    store_code = None if all_stores else v.StoreCode(store)
+    product_code = None if product is None else v.ProductCode(product)
+    lines = read(ctx, lambda s: queries.stock(s, store_code, product_code, low=low))
+    if low:
+        empty = "No line is at or below its reorder point" + (f" in store {store_code}." if store_code else ".")
+    else:
+        empty = "No stock recorded yet" + (f" in store {store_code}." if store_code else ".")
+    _print_lines(lines, as_json, empty)
+
+
+@commands.command(epilog="Example: inventory history SKU-1 --since 2026-11-01 --limit 20\n\n"
+                  "Example (the whole store, for an end-of-day review): inventory history --since 2026-11-27")
+@guarded
+def history(
+    ctx: typer.Context,
+    product: OptionalProduct = None,
+    since: Annotated[Optional[str], typer.Option(help="From this date or time on (inclusive; local time unless an offset is given).", show_default=False)] = None,
+    until: Annotated[Optional[str], typer.Option(help="Up to this date or time (inclusive).", show_default=False)] = None,
+    limit: Annotated[Optional[int], typer.Option(min=0, help="Keep only the latest N events (oldest first).", show_default=False)] = None,
+    store: Store = "main",
+    as_json: Json = False,
+) -> None:
+    """Events in order, each with the balances after it: of one product, or of the whole store."""
+    from inventory_cli.application import queries
+    from inventory_cli.cli import render
+    from inventory_cli.domain import values as v
+
+    store_code = v.StoreCode(store)
+    product_code = None if product is None else v.ProductCode(product)
+    since_at, until_at = parse_time(since, "--since"), parse_time(until, "--until", end_of_day=True)
+    if product_code is None:
+        entries = read(ctx, lambda s: queries.store_history(s, store_code, since=since_at,
+                                                           until=until_at, limit=limit))
+    else:
+        entries = read(ctx, lambda s: queries.history(s, store_code, product_code, since=since_at,
+                                                     until=until_at, limit=limit))
+    if as_json:
+        render.print_json([render.history_json(e) for e in entries])
+    elif not entries:
+        subject = f"{product_code} in store {store_code}" if product_code else f"store {store_code}"
+        render.print_message(f"No events for {subject}" + (" in that period." if since or until else "."))
+    else:
+        render.print_history_table(entries, with_product=product_code is None)
+
+
+@commands.command(epilog="Example: inventory replay SKU-1 --until 2026-11-01T18:00")
+@guarded
+def replay(
+    ctx: typer.Context,
+    product: OptionalProduct = None,
+    all_stores: AllStores = False,
+    until: Annotated[Optional[str], typer.Option(help="Stock as it was at this date or time (on occurred_at, inclusive).", show_default=False)] = None,
+    position: Annotated[Optional[int], typer.Option(min=0, help="Stock as it was after the event at this log position.", show_default=False)] = None,
+    store: Store = "main",
+    as_json: Json = False,
+) -> None:
+    """Time travel: stock as it was, computed from the event log alone."""
+    from inventory_cli.application import queries
+    from inventory_cli.domain import values as v
+
+    if until is not None and position is not None:
+        raise UsageProblem("Give either --until or --position, not both.")
+    store_code = None if all_stores else v.StoreCode(store)
+    product_code = None if product is None else v.ProductCode(product)
+    until_at = parse_time(until, "--until", end_of_day=True)
+    lines = read(ctx, lambda s: queries.replay(s, store_code, product_code, position=position, until=until_at))
+    _print_lines(lines, as_json, "No stock at that point.")
+
+
+@commands.command(epilog="Example: inventory diff --since 2026-11-26 --until 2026-11-27\n\n"
+                  "Example: inventory diff SKU-1 --from-position 100 --to-position 250 --json")
+@guarded
+def diff(
+    ctx: typer.Context,
+    product: OptionalProduct = None,
+    all_stores: AllStores = False,
+    since: Annotated[Optional[str], typer.Option(help="Compare from the state at this date or time …", show_default=False)] = None,
+    until: Annotated[Optional[str], typer.Option(help="… to the state at this one (default: now).", show_default=False)] = None,
+    from_position: Annotated[Optional[int], typer.Option(min=0, help="Compare from the state after this log position …", show_default=False)] = None,
+    to_position: Annotated[Optional[int], typer.Option(min=0, help="… to the state after this one (default: now).", show_default=False)] = None,
+    store: Store = "main",
+    as_json: Json = False,
+) -> None:
+    """What changed in each stock line between two times or two log positions."""
+    from inventory_cli.application import queries
+    from inventory_cli.cli import render
+    from inventory_cli.domain import values as v
+
+    by_time = since is not None or until is not None
+    by_position = from_position is not None or to_position is not None
+    if by_time and by_position:
+        raise UsageProblem("Compare either times (--since/--until) or positions (--from-position/--to-position), not both.")
+    if since is None and from_position is None:
+        raise UsageProblem("Say where to start: --since TIME or --from-position N.")
+    store_code = None if all_stores else v.StoreCode(store)
+    product_code = None if product is None else v.ProductCode(product)
+    since_at, until_at = parse_time(since, "--since", end_of_day=True), parse_time(until, "--until", end_of_day=True)
+    changes = read(ctx, lambda s: queries.diff(
+        s, store_code, product_code, from_position=from_position, to_position=to_position,
+        since=since_at, until=until_at,
+    ))
+    documents = [change.as_dict() for change in changes]
+    if as_json:
+        render.print_json(documents)
+    elif not documents:
+        render.print_message("No stock line changed between those points.")
+    else:
+        render.print_diff_table(documents)
+
+
+def _print_lines(lines, as_json: bool, empty_message: str) -> None:
+    from inventory_cli.cli import render
+
+    if as_json:
+        render.print_json([line.as_dict() for line in lines])
+    elif not lines:
+        render.print_message(empty_message)
+    else:
+        render.print_stock_table(lines)
+
+
+def register(app: typer.Typer) -> None:
+    """Add stock, history, replay and diff to the app, in that order."""
+    app.registered_commands.extend(commands.registered_commands)

@@ -1,0 +1,79 @@
+"""Stock moving in and out of a store: add, remove, count."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from inventory_cli.cli.boundary import guarded
+from inventory_cli.cli.context import optional_key, write
+from inventory_cli.cli.options import QUANTITY_CONTEXT, Json, Key, Product, QuantityArg, Store, User
+
+commands = typer.Typer()
+
+
+@commands.command(context_settings=QUANTITY_CONTEXT, epilog="Example: inventory add SKU-1 10 --reason delivery")
+@guarded
+def add(
+    ctx: typer.Context,
+    product: Product,
+    quantity: QuantityArg,
+    reason: Annotated[str, typer.Option(help="Why the stock arrived.")] = "received",
+    store: Store = "main",
+    key: Key = None,
+    user: User = None,
+    as_json: Json = False,
+) -> None:
+    """Stock arrives: add QUANTITY units of PRODUCT."""
+    from inventory_cli.application.commands import AddStock
+    from inventory_cli.domain import values as v
+
+    command = AddStock(v.StoreCode(store), v.ProductCode(product), v.Quantity(quantity),
+                       v.Reason(reason), optional_key(key))
+    write(ctx, command, as_json, lambda r: f"Added {command.quantity} × {command.product} ({command.reason}).", user)
+
+
+@commands.command(context_settings=QUANTITY_CONTEXT, epilog="Example: inventory remove SKU-1 2 --reason damaged")
+@guarded
+def remove(
+    ctx: typer.Context,
+    product: Product,
+    quantity: QuantityArg,
+    reason: Annotated[str, typer.Option(help="Why the stock left: sold, damaged, lost…")] = "sold",
+    store: Store = "main",
+    key: Key = None,
+    user: User = None,
+    as_json: Json = False,
+) -> None:
+    """Stock leaves: remove QUANTITY units of PRODUCT (refused beyond what is available)."""
+    from inventory_cli.application.commands import RemoveStock
+    from inventory_cli.domain import values as v
+
+    command = RemoveStock(v.StoreCode(store), v.ProductCode(product), v.Quantity(quantity),
+                          v.Reason(reason), optional_key(key))
+    write(ctx, command, as_json, lambda r: f"Removed {command.quantity} × {command.product} ({command.reason}).", user)
+
+
+@commands.command(context_settings=QUANTITY_CONTEXT, epilog="Example: inventory count SKU-1 7")
+@guarded
+def count(
+    ctx: typer.Context,
+    product: Product,
+    quantity: Annotated[str, typer.Argument(metavar="QUANTITY", help="The units counted, 0 to 1,000,000,000.", show_default=False)],
+    store: Store = "main",
+    key: Key = None,
+    user: User = None,
+    as_json: Json = False,
+) -> None:
+    """A physical count: set on hand to QUANTITY and record the difference."""
+    from inventory_cli.application.commands import CountStock
+    from inventory_cli.domain import values as v
+
+    command = CountStock(v.StoreCode(store), v.ProductCode(product), v.CountedQuantity(quantity), optional_key(key))
+    write(ctx, command, as_json, lambda r: f"Counted {command.quantity} × {command.product}.", user)
+
+
+def register(app: typer.Typer) -> None:
+    """Add add, remove and count to the app, in that order."""
+    app.registered_commands.extend(commands.registered_commands)

@@ -1,0 +1,89 @@
+"""Moving stock between stores: transfer, receive, transfers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from inventory_cli.cli.boundary import guarded
+from inventory_cli.cli.context import optional_key, read, write
+from inventory_cli.cli.options import QUANTITY_CONTEXT, Json, Key, Product, QuantityArg, User
+
+commands = typer.Typer()
+
+
+@commands.command(context_settings=QUANTITY_CONTEXT,
+                  epilog="Example: inventory transfer SKU-1 5 --from main --to paris")
+@guarded
+def transfer(
+    ctx: typer.Context,
+    product: Product,
+    quantity: QuantityArg,
+    from_store: Annotated[str, typer.Option("--from", help="The store the units leave.", show_default=False)],
+    to_store: Annotated[str, typer.Option("--to", help="The store they go to.", show_default=False)],
+    transfer_id: Annotated[Optional[str], typer.Option("--id", help="The transfer id to use; also the idempotency key.", show_default=False)] = None,
+    user: User = None,
+    as_json: Json = False,
+) -> None:
+    """Ship units to another store: they leave --from now and show as incoming at --to."""
+    from inventory_cli.application.commands import TransferStock
+    from inventory_cli.domain import values as v
+
+    command = TransferStock(
+        v.ProductCode(product), v.Quantity(quantity), v.StoreCode(from_store), v.StoreCode(to_store),
+        None if transfer_id is None else v.TransferId(transfer_id),
+    )
+    write(ctx, command, as_json, lambda r: (
+        f"Shipped {r.details['quantity']} × {r.line.product} to store {r.details['to']}: "
+        f"transfer {r.details['transfer_id']}."
+    ), user)
+
+
+@commands.command(epilog="Example: inventory receive T-1A2B3C4D --quantity 4")
+@guarded
+def receive(
+    ctx: typer.Context,
+    transfer_id: Annotated[str, typer.Argument(metavar="TID", help="The transfer id.", show_default=False)],
+    quantity: Annotated[Optional[str], typer.Option("--quantity", help="Units that arrived (default: all that were shipped); the rest is recorded as lost.", show_default=False)] = None,
+    key: Key = None,
+    user: User = None,
+    as_json: Json = False,
+) -> None:
+    """Book a transfer in at the receiving store; a short receipt records the loss."""
+    from inventory_cli.application.commands import ReceiveTransfer
+    from inventory_cli.domain import values as v
+
+    command = ReceiveTransfer(
+        v.TransferId(transfer_id), None if quantity is None else v.CountedQuantity(quantity), optional_key(key),
+    )
+    write(ctx, command, as_json, lambda r: (
+        f"Received {r.details['quantity']} × {r.line.product} of transfer {r.details['transfer_id']}"
+        + (f"; {r.details['lost']} recorded as lost in transit." if r.details["lost"] else ".")
+    ), user)
+
+
+@commands.command(epilog="Example: inventory transfers --open")
+@guarded
+def transfers(
+    ctx: typer.Context,
+    open_only: Annotated[bool, typer.Option("--open", help="Only transfers still in transit.")] = False,
+    as_json: Json = False,
+) -> None:
+    """List transfers between stores."""
+    from inventory_cli.cli import render
+
+    rows = read(ctx, lambda s: [] if s is None else s.transfers(open_only=open_only))
+    if as_json:
+        render.print_json(rows)
+    elif not rows:
+        render.print_message("No transfers" + (" in transit." if open_only else "."))
+    else:
+        columns = ("transfer_id", "product", "from", "to", "quantity", "received", "lost", "status", "shipped_at")
+        render.print_table(None, columns, ([row[c] for c in columns] for row in rows),
+                           numeric=frozenset({"quantity", "received", "lost"}))
+
+
+def register(app: typer.Typer) -> None:
+    """Add transfer, receive and transfers to the app, in that order."""
+    app.registered_commands.extend(commands.registered_commands)

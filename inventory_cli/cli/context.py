@@ -1,0 +1,125 @@
+"""What every command needs around it: where the store is, who acts, how to run.
+
+`Settings` is made once by the app's callback (from --db) and reached through
+`settings_of(ctx)`; `write` and `read` open the store, run, close it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from inventory_cli.cli.boundary import UsageProblem
+
+
+class Settings:
+    """Where the database is and how long a writer waits for it."""
+
+    def __init__(self, db: str | None) -> None:
+        self.db = db or os.environ.get("INVENTORY_DB") or _default_db()
+
+    @staticmethod
+    def busy_timeout() -> float:
+        raw = os.environ.get("INVENTORY_BUSY_TIMEOUT", "30")
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds <= 86_400:
+            raise UsageProblem(
+                f"INVENTORY_BUSY_TIMEOUT must be a number of seconds from 0 to 86400; got {raw!r}."
+            )
+        return seconds
+
+    def is_new(self) -> bool:
+        """True when the database file does not exist yet."""
+        return not self.db.startswith("file:") and not os.path.exists(self.db)
+
+    def open(self, *, create: bool, location: str | None = None):  # -> SqliteEventStore | None
+        from inventory_cli.storage.sqlite_store import open_store
+
+        return open_store(location or self.db, create=create, busy_timeout=self.busy_timeout())
+
+
+def _default_db() -> str:
+    from platformdirs import user_data_dir
+
+    return os.path.join(user_data_dir("inventory-cli", appauthor=False), "inventory.db")
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    return ctx.obj if isinstance(ctx.obj, Settings) else Settings(None)
+
+
+def actor(user: str | None) -> str:
+    """--user or INVENTORY_USER, else the operating system's login name."""
+    from inventory_cli.domain.values import Actor
+
+    if user is None:
+        import getpass
+
+        try:
+            user = getpass.getuser() or "unknown"
+        except (OSError, KeyError):
+            user = "unknown"
+    return Actor(user)
+
+
+def optional_key(key: str | None) -> str | None:
+    """The --id option as an idempotency key, when given."""
+    from inventory_cli.domain.values import IdempotencyKey
+
+    return None if key is None else IdempotencyKey(key)
+
+
+def parse_time(text: str | None, option: str, *, end_of_day: bool = False) -> str | None:
+    """A --since/--until value as a timestamp; a usage error naming the option."""
+    from inventory_cli.timestamps import parse_user_time
+
+    if text is None:
+        return None
+    try:
+        return parse_user_time(text, end_of_day=end_of_day)
+    except ValueError as error:
+        raise UsageProblem(f"{option}: {error}") from None
+
+
+def write(ctx: typer.Context, command, as_json: bool, describe, user: str | None) -> None:
+    """Run a write command, then print its result: JSON, or describe(result) and the balance."""
+    from inventory_cli.application.handlers import run_command
+    from inventory_cli.cli import render
+
+    who = actor(user)
+    settings = settings_of(ctx)
+    if settings.is_new():
+        # Decide against an empty log in memory first, so that a refused first
+        # command leaves no database file behind.
+        from inventory_cli.storage.sqlite_store import open_store
+
+        from contextlib import closing
+
+        with closing(open_store(":memory:", create=True)) as probe:
+            run_command(probe, command, who)
+    store = settings.open(create=True)
+    try:
+        result = run_command(store, command, who)
+    finally:
+        store.close()
+    if as_json:
+        render.print_json(render.write_result_json(result))
+    else:
+        from inventory_cli.application.commands import idempotency_key
+
+        prefix = f"Already done earlier (id {idempotency_key(command)}): " if result.duplicate else ""
+        render.print_message(prefix + describe(result) + " " + render.balance_sentence(result.line))
+
+
+def read(ctx: typer.Context, query):
+    """query(store) on the store opened for reading (None when there is no database yet)."""
+    store = settings_of(ctx).open(create=False)
+    try:
+        return query(store)
+    finally:
+        if store is not None:
+            store.close()
