@@ -749,3 +749,20 @@ def test_output_for_people_has_no_escape_codes(invoke, env):
     for result in outputs[2:6]:
         assert result.exit_code == 0
         assert result.stdout.isascii(), result.stdout
+
+
+def test_each_command_runs_alone_from_the_module_that_registers_it():
+    """A run builds only its own command (the fast path): a command missing from
+    main.COMMAND_MODULES, or listed under the wrong module, would fall back to
+    the whole app or lose its options."""
+    from inventory_cli.cli import main
+
+    everything = {c.name or c.callback.__name__.replace("_", "-") for c in main.build_app().registered_commands}
+    everything |= {g.name for g in main.build_app().registered_groups}
+    listed = {name for names in main.COMMAND_MODULES.values() for name in names}
+    assert listed == everything
+    for name in listed:
+        lite = main._only_the_command_asked_for([name, "--json"])
+        names = [c.name or c.callback.__name__.replace("_", "-") for c in lite.registered_commands]
+        names += [g.name for g in lite.registered_groups]
+        assert names == [name]
