@@ -1,4 +1,4 @@
-"""The audit features as a user, an auditor and a cron job see them (spec/cli.md, "Audit").
+"""The audit features as a user, an auditor and a cron job see them (docs/audit.md).
 
 Who did what (``actor``), the hash chain checked by an independent script (the one
 printed in docs/audit.md), ``verify`` against files edited behind the tool's back,

@@ -1,4 +1,4 @@
-"""The command line as a user and a script see it (spec/cli.md), through typer's CliRunner."""
+"""The command line as a user and a script see it (docs/commands.md), through typer's CliRunner."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The contract's guarantees (spec/cli.md, "Guarantees") under races, crashes, damaged
+"""The guarantees (docs/guarantees.md) under races, crashes, damaged
 files and hostile input, with real processes and real files.
 
 Each test names the guarantee it proves; docs/guarantees.md lists them all, the tests

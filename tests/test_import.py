@@ -1,4 +1,4 @@
-"""`inventory import`: the batch import of spec/cli.md ("Batch import").
+"""`inventory import`: the batch import of docs/import.md.
 
 What a user notices is asserted: exit codes, the JSON report on stdout, the
 messages on stderr, what `stock` and `history` show afterwards, and the number

@@ -1,4 +1,4 @@
-"""Store operations (spec/cli.md, "Store operations"): expiring reservations,
+"""Store operations (docs/store-operations.md): expiring reservations,
 transfers between stores, product definitions, and their import ops.
 
 Self-contained: the fixtures here do not rely on conftest.py. Everything a test
