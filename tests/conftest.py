@@ -37,25 +37,25 @@ _TOOL_ENV = (
     "TTY_INTERACTIVE",
 )
 
-# The contract's JSON shapes (spec/cli.md, "Output"). Keys that later sections of the
-# contract add to a stock line ("Store operations": incoming, name, reorder_point) are
-# allowed, not required, so that these tests hold before and after that feature lands.
-STOCK_LINE_KEYS = {"store", "product", "on_hand", "reserved", "available", "version", "updated_at"}
-STOCK_LINE_LATER_KEYS = {"incoming", "name", "reorder_point"}
+# The JSON shapes: a stock line and a write command's answer (docs/commands.md,
+# "Conventions"), an event in `history --json` (docs/commands.md, "history").
+STOCK_LINE_KEYS = {
+    "store", "product", "name", "on_hand", "reserved", "available", "incoming", "reorder_point",
+    "version", "updated_at",
+}
 WRITE_KEYS = STOCK_LINE_KEYS | {"position"}
 RESERVATION_WRITE_KEYS = WRITE_KEYS | {"reservation_id", "quantity", "customer"}
 HISTORY_KEYS = {
     "position", "version", "type", "store", "product", "quantity", "occurred_at",
     "recorded_at", "reason", "customer", "reservation_id", "on_hand", "reserved", "available",
-    "actor",  # spec/cli.md, "Audit": history shows who (`actor` in JSON)
+    "actor",  # docs/audit.md, "Who did what": history shows who (`actor` in JSON)
 }
 
 
-def assert_keys(document: dict, required: set[str], later: set[str] = STOCK_LINE_LATER_KEYS) -> None:
-    """Every key the contract requires, and nothing it does not name."""
+def assert_keys(document: dict, expected: set[str]) -> None:
+    """Exactly the keys the docs name: none missing, none besides."""
     keys = set(document)
-    assert required <= keys, f"missing {sorted(required - keys)}"
-    assert keys <= required | later, f"unexpected {sorted(keys - required - later)}"
+    assert keys == expected, f"missing {sorted(expected - keys)}, unexpected {sorted(keys - expected)}"
 
 
 ANSI_ESCAPE = "\x1b"

@@ -209,7 +209,7 @@ def test_history_is_a_register_with_balances(invoke):
     ok(invoke("remove", "SKU-1", "1"))
     events = data(ok(invoke("history", "SKU-1")))
     for event in events:
-        assert_keys(event, HISTORY_KEYS, later=set())
+        assert_keys(event, HISTORY_KEYS)
     assert [(e["position"], e["version"], e["type"], e["quantity"], e["on_hand"], e["reserved"],
              e["available"]) for e in events] == [
         (1, 1, "StockAdded", 10, 10, 0, 10),
