@@ -37,7 +37,7 @@ class Settings:
         return not self.db.startswith("file:") and not os.path.exists(self.db)
 
     def open(self, *, create: bool, location: str | None = None):  # -> SqliteEventStore | None
-        from inventory_cli.storage.sqlite_store import open_store
+        from inventory_cli.storage.sqlite import open_store
 
         return open_store(location or self.db, create=create, busy_timeout=self.busy_timeout())
 
@@ -95,7 +95,7 @@ def write(ctx: typer.Context, command, as_json: bool, describe, user: str | None
     if settings.is_new():
         # Decide against an empty log in memory first, so that a refused first
         # command leaves no database file behind.
-        from inventory_cli.storage.sqlite_store import open_store
+        from inventory_cli.storage.sqlite import open_store
 
         from contextlib import closing
 
