@@ -308,7 +308,7 @@ def _user_version(path: Path) -> int:
 
 
 def _code_schema_version() -> int:
-    from inventory_cli.storage import schema
+    from inventory_cli.storage.sqlite import schema
 
     return schema.CURRENT_VERSION
 

@@ -37,7 +37,7 @@ def plan(n: int) -> list[tuple[str, str, int]]:
 def run_tool(commands, db) -> float:
     from inventory_cli.application.commands import AddStock, RemoveStock
     from inventory_cli.application.handlers import run_command
-    from inventory_cli.storage.sqlite_store import open_store
+    from inventory_cli.storage.sqlite import open_store
 
     remove_db(db)
     store = open_store(str(db), create=True)

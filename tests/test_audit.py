@@ -714,7 +714,7 @@ def test_a_resuming_consumer_sees_every_event_exactly_once_while_writers_write(d
 
 def build_version_1_file(path: Path) -> None:
     """A database as schema version 1 wrote it: no actor, no hash."""
-    from inventory_cli.storage.schema import migrate
+    from inventory_cli.storage.sqlite.schema import migrate
 
     conn = sqlite3.connect(path, isolation_level=None)
     try:
@@ -758,7 +758,7 @@ def test_a_version_1_file_gets_actors_and_a_chain(db, tmp_path):
         (1, "StockAdded", "unknown"), (2, "StockReserved", "unknown"), (4, "StockRemoved", "unknown"),
     ]
     assert [e["on_hand"] for e in old] == [10, 10, 8]
-    from inventory_cli.storage.schema import CURRENT_VERSION
+    from inventory_cli.storage.sqlite.schema import CURRENT_VERSION
 
     assert CURRENT_VERSION >= 2 and sql(db, "PRAGMA user_version") == [(CURRENT_VERSION,)]
 

@@ -514,12 +514,20 @@ def test_release_finds_the_store_itself(invoke):
     ("stock",), ("stock", "SKU"), ("stock", "--all-stores"), ("history", "SKU"),
     ("history", "SKU", "--since", "2020-01-01", "--limit", "3"), ("replay",),
     ("replay", "--position", "5"), ("replay", "--until", "2020-01-01"),
+    ("diff", "--since", "2020-01-01"), ("diff", "--from-position", "0"), ("reservations",),
+    ("transfers",), ("product", "list"),
 ], ids=repr)
 def test_a_query_on_a_missing_database_answers_empty_and_creates_nothing(invoke, tmp_path, command):
     missing = tmp_path / "no" / "such" / "inv.db"
     assert data(ok(invoke(*command, db=missing))) == []
     result = ok(invoke(*command, db=missing, json=False))
     assert result.stdout.strip()
+    assert not (tmp_path / "no").exists()
+
+
+def test_exporting_a_missing_database_prints_nothing_and_creates_nothing(invoke, tmp_path):
+    missing = tmp_path / "no" / "inv.db"
+    assert ok(invoke("export", "--after-position", "3", db=missing, json=False)).stdout == ""
     assert not (tmp_path / "no").exists()
 
 

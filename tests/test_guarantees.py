@@ -63,8 +63,8 @@ from inventory_cli.application.handlers import run_command
 from inventory_cli.application.importer import SourceRow, run_import
 from inventory_cli.domain import errors
 from inventory_cli.domain.inventory import Inventory
-from inventory_cli.storage.schema import CURRENT_VERSION
-from inventory_cli.storage.sqlite_store import open_store
+from inventory_cli.storage.sqlite.schema import CURRENT_VERSION
+from inventory_cli.storage.sqlite import open_store
 
 POSIX = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and process groups are POSIX")
 

@@ -23,7 +23,7 @@ from inventory_cli.application.commands import (
 )
 from inventory_cli.application.write_session import WriteSession
 from inventory_cli.domain.errors import RuleViolation
-from inventory_cli.storage.sqlite_store import open_store
+from inventory_cli.storage.sqlite import open_store
 from inventory_cli.timestamps import utc_now
 
 

@@ -29,7 +29,7 @@ from inventory_cli.application.handlers import run_command
 from inventory_cli.domain.errors import RuleViolation
 from inventory_cli.domain.events import event_from_record
 from inventory_cli.domain.inventory import Inventory
-from inventory_cli.storage.sqlite_store import open_store
+from inventory_cli.storage.sqlite import open_store
 from inventory_cli.timestamps import format_utc
 
 STREAMS = [("main", "A"), ("main", "B"), ("north", "A"), ("nörd", "Ü;'%")]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import data, event_count
-from inventory_cli.storage.schema import CURRENT_VERSION
+from inventory_cli.storage.sqlite.schema import CURRENT_VERSION
 
 # Every command that opens the database, for writing and for reading.
 OPENING_COMMANDS = [

@@ -29,7 +29,7 @@ from inventory_cli.application.commands import AddStock, ReceiveTransfer, Reserv
 from inventory_cli.application.handlers import run_command
 from inventory_cli.cli.main import app
 from inventory_cli.domain.errors import RuleViolation
-from inventory_cli.storage.sqlite_store import open_store
+from inventory_cli.storage.sqlite import open_store
 
 # Variables that change what the tool does: unset in every run unless a test sets them.
 TOOL_ENV = (
@@ -1090,7 +1090,7 @@ def test_stock_lines_carry_the_store_operation_keys(cli):
 
 
 def projection_rows(db: Path) -> dict[str, list[tuple]]:
-    from inventory_cli.storage.schema import PROJECTION_TABLES
+    from inventory_cli.storage.sqlite.schema import PROJECTION_TABLES
 
     return {table: log_rows(db, f"SELECT * FROM {table} ORDER BY 1") for table in PROJECTION_TABLES}
 
@@ -1112,7 +1112,7 @@ def every_kind_of_projection_row(cli: Cli) -> None:
 
 
 def test_a_rebuild_gives_the_same_tables_with_the_stock_folded_beside_or_alone(cli, monkeypatch):
-    from inventory_cli.storage.sqlite_store import SqliteEventStore
+    from inventory_cli.storage.sqlite import projections
 
     every_kind_of_projection_row(cli)
     written = projection_rows(cli.db)
@@ -1120,14 +1120,14 @@ def test_a_rebuild_gives_the_same_tables_with_the_stock_folded_beside_or_alone(c
     cli.ok("rebuild-projections")  # stock lines folded by a second connection, in a thread
     assert projection_rows(cli.db) == written
     # When the second connection can't be used, the rebuild folds on its own connection.
-    monkeypatch.setattr(SqliteEventStore, "_fold_stock_beside", lambda self, head: None)
+    monkeypatch.setattr(projections, "fold_stock_beside", lambda location, head: None)
     cli.ok("rebuild-projections")
     assert projection_rows(cli.db) == written
     check_ok(cli)
 
 
 def test_a_schema_4_file_gains_the_rare_types_index_and_rebuilds_the_same(cli):
-    from inventory_cli.storage.schema import CURRENT_VERSION
+    from inventory_cli.storage.sqlite.schema import CURRENT_VERSION
 
     every_kind_of_projection_row(cli)
     written = projection_rows(cli.db)

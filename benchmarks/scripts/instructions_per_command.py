@@ -29,7 +29,7 @@ def run_commands(count: int, db: str) -> None:
 
     from inventory_cli.application.commands import AddStock, RemoveStock
     from inventory_cli.application.handlers import run_command
-    from inventory_cli.storage.sqlite_store import open_store
+    from inventory_cli.storage.sqlite import open_store
 
     kinds = {"add": AddStock, "remove": RemoveStock}
     store = open_store(db, create=True)

@@ -48,7 +48,7 @@ def tool_cpu(commands, pause: str) -> float:
     """The tool's thread CPU per command (µs) with synchronous=OFF, with ``pause`` between commands."""
     from inventory_cli.application.commands import AddStock, RemoveStock
     from inventory_cli.application.handlers import run_command
-    from inventory_cli.storage.sqlite_store import open_store
+    from inventory_cli.storage.sqlite import open_store
 
     db = WORK / "where-off.db"
     remove_db(db)

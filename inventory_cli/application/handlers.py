@@ -10,10 +10,9 @@ from typing import NamedTuple
 from inventory_cli.application.commands import Command
 from inventory_cli.application.errors import RetriesExhausted
 from inventory_cli.application.write_session import Outcome, WriteSession, command_details
-from inventory_cli.domain.errors import ConcurrencyConflict
 from inventory_cli.domain.events import Event
 from inventory_cli.domain.inventory import Inventory
-from inventory_cli.storage.port import EventStore, KeyRecord, StockLine
+from inventory_cli.storage.port import ConcurrencyConflict, EventStore, KeyRecord, StockLine
 from inventory_cli.timestamps import utc_now
 
 MAX_ATTEMPTS = 5

@@ -23,16 +23,14 @@ class HistoryEntry(NamedTuple):
 
 
 def stock(
-    store: EventStore | None, store_code: str | None, product: str | None, *, low: bool = False
+    store: EventStore, store_code: str | None, product: str | None, *, low: bool = False
 ) -> list[StockLine]:
     """Current stock lines; ``store_code`` None means every store."""
-    if store is None:
-        return []
     return store.stock_lines(store_code, product, low=low)
 
 
 def history(
-    store: EventStore | None,
+    store: EventStore,
     store_code: str,
     product: str,
     *,
@@ -41,8 +39,6 @@ def history(
     limit: int | None = None,
 ) -> list[HistoryEntry]:
     """The product's events in order, each with the balances after it (a register)."""
-    if store is None:
-        return []
     info = store.stream(store_code, product, create=False)
     if info is None:
         return []
@@ -51,7 +47,7 @@ def history(
 
 
 def store_history(
-    store: EventStore | None,
+    store: EventStore,
     store_code: str,
     *,
     since: str | None = None,
@@ -59,8 +55,6 @@ def store_history(
     limit: int | None = None,
 ) -> list[HistoryEntry]:
     """Every event of a store in log order, each with its line's balances after it."""
-    if store is None:
-        return []
     inventories: dict[str, Inventory] = {}
 
     def inventory_of(recorded: RecordedEvent) -> Inventory:
@@ -110,7 +104,7 @@ class LineChange(NamedTuple):
 
 
 def diff(
-    store: EventStore | None,
+    store: EventStore,
     store_code: str | None,
     product: str | None,
     *,
@@ -120,8 +114,6 @@ def diff(
     until: str | None = None,
 ) -> list[LineChange]:
     """The stock lines whose figures differ between two points (positions or times)."""
-    if store is None:
-        return []
     before = {
         (l.store, l.product): l
         for l in replay(store, store_code, product, position=from_position, until=since)
@@ -143,7 +135,7 @@ def _figures(line: StockLine | None) -> tuple[int, int, int]:
 
 
 def replay(
-    store: EventStore | None,
+    store: EventStore,
     store_code: str | None,
     product: str | None,
     *,
@@ -151,6 +143,4 @@ def replay(
     until: str | None = None,
 ) -> list[StockLine]:
     """Stock lines as they were at a position or a time, computed from the log alone."""
-    if store is None:
-        return []
     return store.replay_lines(store_code, product, until_position=position, until_time=until)

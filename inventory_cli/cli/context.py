@@ -36,8 +36,8 @@ class Settings:
         """True when the database file does not exist yet."""
         return not self.db.startswith("file:") and not os.path.exists(self.db)
 
-    def open(self, *, create: bool, location: str | None = None):  # -> SqliteEventStore | None
-        from inventory_cli.storage.sqlite_store import open_store
+    def open(self, *, create: bool, location: str | None = None):  # -> SqliteEventStore | EmptyStore
+        from inventory_cli.storage.sqlite import open_store
 
         return open_store(location or self.db, create=create, busy_timeout=self.busy_timeout())
 
@@ -95,7 +95,7 @@ def write(ctx: typer.Context, command, as_json: bool, describe, user: str | None
     if settings.is_new():
         # Decide against an empty log in memory first, so that a refused first
         # command leaves no database file behind.
-        from inventory_cli.storage.sqlite_store import open_store
+        from inventory_cli.storage.sqlite import open_store
 
         from contextlib import closing
 
@@ -116,10 +116,9 @@ def write(ctx: typer.Context, command, as_json: bool, describe, user: str | None
 
 
 def read(ctx: typer.Context, query):
-    """query(store) on the store opened for reading (None when there is no database yet)."""
+    """query(store) on the store opened for reading (an empty one when there is no database yet)."""
     store = settings_of(ctx).open(create=False)
     try:
         return query(store)
     finally:
-        if store is not None:
-            store.close()
+        store.close()

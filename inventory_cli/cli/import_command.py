@@ -20,6 +20,7 @@ def import_file(
     dry_run: bool, quiet: bool, as_json: bool,
 ) -> None:
     from inventory_cli.application.importer import ImportReport, run_import
+    from inventory_cli.storage.empty import EmptyStore
 
     fmt = format_for(name, fmt)
     if fmt is None:
@@ -47,7 +48,9 @@ def import_file(
     try:
         with source, _progress(source, name, enabled=not quiet and sys.stderr.isatty()) as advance:
             location = _scratch_path(settings.db) if fresh else settings.db
-            store = settings.open(create=not dry_run, location=location) or _empty_store(settings)
+            store = settings.open(create=not dry_run, location=location)
+            if dry_run and isinstance(store, EmptyStore):
+                store = _scratch_store()
             try:
                 run_import(
                     store, read_rows(source, fmt), default_store=store_code, actor=actor,
@@ -112,9 +115,9 @@ def _remove_if_empty(folder: str) -> None:
         pass
 
 
-def _empty_store(settings):
+def _scratch_store():
     """A dry run on a database that does not exist yet checks against an empty log in memory."""
-    from inventory_cli.storage.sqlite_store import open_store
+    from inventory_cli.storage.sqlite import open_store
 
     return open_store(":memory:", create=True)
 

@@ -41,10 +41,6 @@ class OccurredAtOutOfOrder(RuleViolation):
     """An event would be dated before the latest event of its stream."""
 
 
-class ConcurrencyConflict(DomainError):
-    """Another writer appended to the stream first; the command may be retried."""
-
-
 class UnknownTransfer(RuleViolation):
     pass
 

@@ -115,10 +115,6 @@ class Inventory:
             key=lambda r: r.expires_at,  # type: ignore[arg-type, return-value]
         )
 
-    def expire(self, now: str) -> list[StockReleased]:
-        """Release every open reservation whose expiry is at or before ``now``."""
-        return [self.release(r.reservation_id, EXPIRED) for r in self.overdue(now)]
-
     def count(self, counted: int) -> StockCounted:
         if counted < self.reserved:
             raise CountBelowReserved(

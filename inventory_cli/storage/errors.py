@@ -7,3 +7,7 @@ class StorageError(Exception):
 
 class StorageBusy(Exception):
     """The database stayed locked by another writer (exit 75)."""
+
+
+class ConcurrencyConflict(Exception):
+    """Another writer appended to the stream first; the command may be retried."""

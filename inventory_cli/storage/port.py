@@ -1,6 +1,6 @@
 """The storage port: what the application needs from an event log.
 
-SQLite implements it today (``sqlite_store``); a PostgreSQL twin can implement
+SQLite implements it today (``storage/sqlite/``); a PostgreSQL twin can implement
 the same methods without touching the domain or the application.
 """
 
@@ -11,7 +11,11 @@ from contextlib import AbstractContextManager
 from typing import NamedTuple, Protocol
 
 from inventory_cli.domain.events import Event
-from inventory_cli.storage.errors import StorageBusy, StorageError  # noqa: F401  (part of the port)
+from inventory_cli.storage.errors import (  # noqa: F401  (part of the port)
+    ConcurrencyConflict,
+    StorageBusy,
+    StorageError,
+)
 
 
 class RecordedEvent(NamedTuple):

@@ -27,27 +27,20 @@ def verify(
     anchor_point = _anchor(anchor)
     store = settings_of(ctx).open(create=False)
     try:
-        if store is None:
-            document = {"ok": anchor_point is None, "events": 0, "first_bad_position": None,
-                        "projections_ok": True, "head_position": 0, "head_hash": None}
-            if anchor_point is not None:
-                document["anchor_ok"] = False
-        else:
-            chain = store.verify_chain(anchor_point)
-            projections_ok = not store.check_projections().differences
-            document = {
-                "ok": chain.first_bad_position is None and projections_ok and chain.anchor_ok is not False,
-                "events": chain.events,
-                "first_bad_position": chain.first_bad_position,
-                "projections_ok": projections_ok,
-                "head_position": chain.head_position,
-                "head_hash": chain.head_hash,
-            }
-            if chain.anchor_ok is not None:
-                document["anchor_ok"] = chain.anchor_ok
+        chain = store.verify_chain(anchor_point)
+        projections_ok = not store.check_projections().differences
     finally:
-        if store is not None:
-            store.close()
+        store.close()
+    document = {
+        "ok": chain.first_bad_position is None and projections_ok and chain.anchor_ok is not False,
+        "events": chain.events,
+        "first_bad_position": chain.first_bad_position,
+        "projections_ok": projections_ok,
+        "head_position": chain.head_position,
+        "head_hash": chain.head_hash,
+    }
+    if chain.anchor_ok is not None:
+        document["anchor_ok"] = chain.anchor_ok
     if as_json:
         render.print_json(document)
     else:
@@ -81,8 +74,6 @@ def export(
 
     until_at = parse_time(until, "--until", end_of_day=True)
     store = settings_of(ctx).open(create=False)
-    if store is None:
-        return
     try:
         with store.snapshot():
             render.write_ndjson(render.export_json(e) for e in store.read_log(after_position=after_position, until_time=until_at))

@@ -27,15 +27,10 @@ def rebuild_projections(
     started = time.perf_counter()
     store = settings_of(ctx).open(create=False)
     try:
-        if store is None:
-            events = streams = 0
-            differences: list = []
-        else:
-            report = store.check_projections() if check else store.rebuild_projections()
-            events, streams, differences = report.events, report.streams, report.differences
+        report = store.check_projections() if check else store.rebuild_projections()
     finally:
-        if store is not None:
-            store.close()
+        store.close()
+    events, streams, differences = report.events, report.streams, report.differences
     document: dict = {"events": events, "streams": streams, "seconds": round(time.perf_counter() - started, 3)}
     if check:
         document["ok"] = not differences

@@ -104,13 +104,10 @@ def expire(
     from inventory_cli.cli import render
 
     store = settings_of(ctx).open(create=False)
-    if store is None:
-        released = 0
-    else:
-        try:
-            released = run_expiry(store, actor(user))
-        finally:
-            store.close()
+    try:
+        released = run_expiry(store, actor(user))
+    finally:
+        store.close()
     if as_json:
         render.print_json({"released": released})
     elif not quiet:
@@ -132,7 +129,7 @@ def reservations(
 
     store_code = None if all_stores else v.StoreCode(store)
     product_code = None if product is None else v.ProductCode(product)
-    rows = read(ctx, lambda s: [] if s is None else s.open_reservations(store_code, product_code))
+    rows = read(ctx, lambda s: s.open_reservations(store_code, product_code))
     if as_json:
         render.print_json(rows)
     elif not rows:

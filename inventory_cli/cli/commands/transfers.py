@@ -73,7 +73,7 @@ def transfers(
     """List transfers between stores."""
     from inventory_cli.cli import render
 
-    rows = read(ctx, lambda s: [] if s is None else s.transfers(open_only=open_only))
+    rows = read(ctx, lambda s: s.transfers(open_only=open_only))
     if as_json:
         render.print_json(rows)
     elif not rows:

@@ -1,4 +1,4 @@
-"""The SQLite schema, its versions and migrations.
+"""The SQLite schema: its DDL, versions and migrations, and the SQL that folds the log.
 
 The file is ours when its ``application_id`` is ours; ``user_version`` counts the
 migrations applied. Projection tables are defined by a function so that a rebuild
@@ -73,10 +73,12 @@ CREATE UNIQUE INDEX stock_by_store_product ON stock (store, product);
 """
 
 
-def projection_ddl(suffix: str = "") -> str:
-    """DDL of today's projection tables, optionally with a suffix for a rebuild."""
+def projection_ddl(suffix: str = "", *, temporary: bool = False) -> str:
+    """DDL of today's projection tables, optionally with a suffix for a rebuild,
+    or as temporary tables (this connection's, dropped when it closes) for a check."""
+    create = "CREATE TEMP TABLE" if temporary else "CREATE TABLE"
     return f"""
-CREATE TABLE stock{suffix} (
+{create} stock{suffix} (
     stream_id     INTEGER PRIMARY KEY,
     store         TEXT    NOT NULL,
     product       TEXT    NOT NULL,
@@ -87,7 +89,7 @@ CREATE TABLE stock{suffix} (
     version       INTEGER NOT NULL,
     updated_at    TEXT    NOT NULL
 );
-CREATE TABLE reservations{suffix} (
+{create} reservations{suffix} (
     reservation_id TEXT    PRIMARY KEY,
     stream_id      INTEGER NOT NULL,
     quantity       INTEGER NOT NULL,
@@ -97,17 +99,17 @@ CREATE TABLE reservations{suffix} (
     expires_at     TEXT,
     closed_at      TEXT
 );
-CREATE TABLE idempotency_keys{suffix} (
+{create} idempotency_keys{suffix} (
     key          TEXT    PRIMARY KEY,
     command_hash TEXT    NOT NULL,
     stream_id    INTEGER NOT NULL,
     position     INTEGER NOT NULL
 );
-CREATE TABLE products{suffix} (
+{create} products{suffix} (
     product TEXT PRIMARY KEY,
     name    TEXT NOT NULL
 );
-CREATE TABLE transfers{suffix} (
+{create} transfers{suffix} (
     transfer_id TEXT    PRIMARY KEY,
     product     TEXT    NOT NULL,
     from_store  TEXT    NOT NULL,
@@ -150,11 +152,6 @@ def _signed(sign_attribute: str) -> str:
     return f"CASE e.type {cases} ELSE 0 END"
 
 
-ON_HAND_SUM = f"SUM({_signed('on_hand_sign')})"
-RESERVED_SUM = f"SUM({_signed('reserved_sign')})"
-INCOMING_SUM = f"SUM({_signed('incoming_sign')})"
-
-
 def fold_streams_sql(table: str, where: str = "") -> str:
     """Fold events into per-stream balances in ``table`` (stream_id primary key).
 
@@ -162,12 +159,13 @@ def fold_streams_sql(table: str, where: str = "") -> str:
     GROUP BY, which sorts every event by stream first. Independent of the order
     the rows come in, so SQLite may pick any index. The table's columns:
     stream_id, on_hand, reserved, incoming, version, updated_at (of the last event).
+    ``where`` is a WHERE clause over ``events AS e`` (see ``where.Where``), or "".
     """
     return (
         f"INSERT INTO {table} (stream_id, on_hand, reserved, incoming, version, updated_at)"
         f" SELECT e.stream_id, {_signed('on_hand_sign')}, {_signed('reserved_sign')},"
         f" {_signed('incoming_sign')}, e.version, e.recorded_at FROM events AS e"
-        f" WHERE true{where}"
+        f"{where or ' WHERE true'}"  # SQLite needs a WHERE before ON CONFLICT after a SELECT
         " ON CONFLICT (stream_id) DO UPDATE SET on_hand = on_hand + excluded.on_hand,"
         " reserved = reserved + excluded.reserved, incoming = incoming + excluded.incoming,"
         " version = max(version, excluded.version),"
@@ -176,10 +174,12 @@ def fold_streams_sql(table: str, where: str = "") -> str:
     )
 
 
-FOLD_TABLE_DDL = (
-    "CREATE TEMP TABLE IF NOT EXISTS {table} (stream_id INTEGER PRIMARY KEY, on_hand INTEGER,"
-    " reserved INTEGER, incoming INTEGER, version INTEGER, updated_at TEXT)"
-)
+def fold_table_ddl(table: str) -> str:
+    """A temporary table for ``fold_streams_sql`` (``table`` is ``temp.<name>``)."""
+    return (
+        f"CREATE TEMP TABLE IF NOT EXISTS {table} (stream_id INTEGER PRIMARY KEY, on_hand INTEGER,"
+        " reserved INTEGER, incoming INTEGER, version INTEGER, updated_at TEXT)"
+    )
 
 
 # Events of the types most logs hold few of, or none: a partial index (version 5)
@@ -198,7 +198,7 @@ WHERE type = 'ProductDefined' OR type = 'TransferShipped' OR type = 'TransferRec
 STOCK_FOLD_SQL = [
     "DROP TABLE IF EXISTS temp.stock_fold",
     "DROP TABLE IF EXISTS temp.reorder_points",
-    FOLD_TABLE_DDL.format(table="temp.stock_fold"),
+    fold_table_ddl("temp.stock_fold"),
     fold_streams_sql("temp.stock_fold"),
     # The latest reorder point per stream (an upsert, not GROUP BY: see fold_streams_sql).
     "CREATE TEMP TABLE reorder_points (stream_id INTEGER PRIMARY KEY, reorder_point INTEGER,"
@@ -288,7 +288,7 @@ def replace_projections(
     """
     for table in PROJECTION_TABLES:
         conn.execute(f"DROP TABLE IF EXISTS {table}_next")
-    for statement in _statements(projection_ddl("_next")):
+    for statement in statements(projection_ddl("_next")):
         conn.execute(statement)
     for statement in keyed_fill_sql("_next"):
         conn.execute(statement)
@@ -302,7 +302,7 @@ def replace_projections(
         conn.execute(f"DROP TABLE IF EXISTS {table}")
     for table in PROJECTION_TABLES:
         conn.execute(f"ALTER TABLE {table}_next RENAME TO {table}")
-    for statement in _statements(PROJECTION_INDEXES):
+    for statement in statements(PROJECTION_INDEXES):
         conn.execute(statement)
 
 
@@ -321,7 +321,7 @@ CREATE VIEW event_log AS
 
 def _run(script: str) -> Callable[[sqlite3.Connection], None]:
     def migration(conn: sqlite3.Connection) -> None:
-        for statement in _statements(script):
+        for statement in statements(script):
             conn.execute(statement)
 
     return migration
@@ -407,12 +407,12 @@ def migrate(conn: sqlite3.Connection, from_version: int, to_version: int = CURRE
     conn.execute(f"PRAGMA user_version = {to_version}")
 
 
-def _statements(script: str) -> list[str]:
+def statements(script: str) -> list[str]:
     """Split a script into statements, keeping trigger bodies whole."""
-    statements, current = [], ""
+    found, current = [], ""
     for line in script.strip().splitlines():
         current += line + "\n"
         if sqlite3.complete_statement(current):
-            statements.append(current.strip())
+            found.append(current.strip())
             current = ""
-    return statements
+    return found

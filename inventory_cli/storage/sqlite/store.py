@@ -1,0 +1,185 @@
+"""The SQLite implementation of the storage port: the log and the projections of one file,
+with its transactions. Open one with ``connection.open_store``."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from inventory_cli.domain.events import Event
+from inventory_cli.storage.port import (
+    ChainReport,
+    KeyRecord,
+    NewEvent,
+    RebuildReport,
+    RecordedEvent,
+    StockLine,
+    StreamInfo,
+)
+from inventory_cli.storage.sqlite.log import EventLog
+from inventory_cli.storage.sqlite.projections import Projections
+
+
+class _WriteTransaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (a class, not @contextmanager: one per command)."""
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: SqliteEventStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        store = self.store
+        store.log.head = (-1, "")  # other processes may have appended since
+        store._cursor.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        store = self.store
+        if kind is None:
+            store._cursor.execute("COMMIT")
+        elif store.conn.in_transaction:
+            store.conn.execute("ROLLBACK")
+
+
+class SqliteEventStore:
+    """The storage port over one SQLite connection: an EventLog and its Projections."""
+
+    def __init__(self, conn: sqlite3.Connection, location: str) -> None:
+        self.conn = conn
+        self.location = location
+        # For the write path's one-shot statements (fetched at once, never iterated):
+        # reusing a cursor saves creating one per statement, several per command. One,
+        # shared by the log and the projections: a cursor keeps its last statement
+        # prepared, and while one is, closing the connection leaves the WAL
+        # un-checkpointed (a fresh import's scratch file was then published empty).
+        self._cursor = conn.cursor()
+        self.log = EventLog(conn, self._cursor)
+        self.projections = Projections(conn, self._cursor, location)
+
+    def close(self) -> None:
+        self._cursor.close()
+        self.conn.close()
+
+    # -- transactions ---------------------------------------------------------------
+
+    def write(self) -> _WriteTransaction:
+        """One exclusive write transaction: commit on success, roll back on any error."""
+        return _WriteTransaction(self)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read transaction: every query inside sees one state of the file."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("COMMIT")
+
+    # -- the write side ---------------------------------------------------------------
+
+    def head_position(self) -> int:
+        return self.log.head_position()
+
+    def stream(self, store: str, product: str, *, create: bool) -> StreamInfo | None:
+        return self.log.stream(store, product, create=create)
+
+    def stream_by_id(self, stream_id: int) -> StreamInfo:
+        return self.log.stream_by_id(stream_id)
+
+    def stream_version(self, stream_id: int) -> int:
+        return self.log.stream_version(stream_id)
+
+    def open_stream(self, store: str, product: str) -> tuple[StreamInfo, list[Event], str]:
+        return self.log.open_stream(store, product)
+
+    def stream_events(self, stream_id: int) -> tuple[list[Event], str]:
+        return self.log.stream_events(stream_id)
+
+    def find_reservation_stream(self, reservation_id: str) -> int | None:
+        return self.projections.find_reservation_stream(reservation_id)
+
+    def reservation_status(self, reservation_id: str) -> str | None:
+        return self.projections.reservation_status(reservation_id)
+
+    def find_key(self, key: str) -> KeyRecord | None:
+        return self.projections.find_key(key)
+
+    def append(self, events: Sequence[NewEvent], lines: Sequence[tuple[int, StockLine]]) -> None:
+        """Append the events and update the projections, in the open write transaction."""
+        if events:
+            side = self.log.append(events)
+            if side:
+                self.projections.write_side_tables(side)
+        self.projections.write_lines(lines)
+
+    # -- reads ------------------------------------------------------------------------
+
+    def read_stream(
+        self,
+        stream_id: int,
+        *,
+        until_position: int | None = None,
+        until_time: str | None = None,
+    ) -> Iterator[RecordedEvent]:
+        return self.log.read_stream(stream_id, until_position=until_position, until_time=until_time)
+
+    def read_log(
+        self,
+        *,
+        store: str | None = None,
+        after_position: int = 0,
+        until_time: str | None = None,
+    ) -> Iterator[RecordedEvent]:
+        return self.log.read_log(store=store, after_position=after_position, until_time=until_time)
+
+    def verify_chain(self, anchor: tuple[int, str] | None = None) -> ChainReport:
+        """Recompute every event's hash from its content and the previous event's hash."""
+        with self.snapshot():
+            return self.log.verify_chain(anchor)
+
+    def stock_lines(
+        self, store: str | None, product: str | None, *, low: bool = False
+    ) -> list[StockLine]:
+        return self.projections.stock_lines(store, product, low=low)
+
+    def open_reservations(self, store: str | None, product: str | None) -> list[dict[str, object]]:
+        return self.projections.open_reservations(store, product)
+
+    def overdue_streams(self, now: str) -> list[int]:
+        return self.projections.overdue_streams(now)
+
+    def find_transfer_stream(self, transfer_id: str) -> int | None:
+        return self.projections.find_transfer_stream(transfer_id)
+
+    def product_name(self, product: str) -> str | None:
+        return self.projections.product_name(product)
+
+    def transfers(self, *, open_only: bool) -> list[dict[str, object]]:
+        return self.projections.transfers(open_only=open_only)
+
+    def replay_lines(
+        self,
+        store: str | None,
+        product: str | None,
+        *,
+        until_position: int | None,
+        until_time: str | None,
+    ) -> list[StockLine]:
+        return self.projections.replay_lines(
+            store, product, until_position=until_position, until_time=until_time
+        )
+
+    # -- rebuild and check --------------------------------------------------------------
+
+    def rebuild_projections(self) -> RebuildReport:
+        """Rebuild every projection from the log in one write transaction (readers keep
+        seeing the old tables until it commits; a crash leaves them in place)."""
+        with self.write():
+            return self.projections.rebuild(self.log.head_position())
+
+    def check_projections(self) -> RebuildReport:
+        """Compare the projections with what the log says, changing nothing."""
+        with self.snapshot():
+            return self.projections.check(self.log.head_position())
