@@ -131,11 +131,19 @@ def content_hash(command: Command) -> str:
 
 
 def idempotency_key(command: Command) -> str | None:
-    """The key a command is deduplicated by: ``--id``, or a chosen reservation or transfer id."""
-    if command.key is not None:
-        return command.key
-    if isinstance(command, ReserveStock):
-        return command.reservation_id
-    if isinstance(command, TransferStock):
-        return command.transfer_id
-    return None
+    """The key a command is deduplicated by: its ``--id``, else the reservation or
+    transfer id the user chose (run once per command: an import calls it per row)."""
+    key = command.key
+    if key is None:
+        kind = type(command)
+        if kind is ReserveStock:
+            return command.reservation_id  # type: ignore[union-attr]
+        if kind is TransferStock:
+            return command.transfer_id  # type: ignore[union-attr]
+    return key
+
+
+def chosen_id(named: str | None, key: str | None) -> str | None:
+    """The reservation or transfer id a user chose: the one named, else an ``id`` given
+    alone (as ``reserve --id`` names the reservation and is its key)."""
+    return key if named is None else named

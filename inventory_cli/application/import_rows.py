@@ -24,6 +24,7 @@ from inventory_cli.application.commands import (
     RemoveStock,
     ReserveStock,
     TransferStock,
+    chosen_id,
 )
 from inventory_cli.domain import values as v
 from inventory_cli.timestamps import parse_user_time
@@ -200,8 +201,7 @@ def _count(t: RowTranslator, row: dict[str, Any]) -> Command:
 def _reserve(t: RowTranslator, row: dict[str, Any]) -> Command:
     key, at = t.key_and_time(row)
     store, product, quantity = t.line(row)
-    # As with `reserve --id`, an id alone names the reservation too.
-    chosen = row.get("reservation_id", row.get("id"))
+    chosen = chosen_id(row.get("reservation_id"), row.get("id"))
     return ReserveStock(
         store, product, quantity, t.code(v.CustomerCode, row["customer"]),
         None if chosen is None else t.code(v.ReservationId, chosen), key, at,
@@ -223,7 +223,7 @@ def _fulfill(t: RowTranslator, row: dict[str, Any]) -> Command:
 
 def _transfer(t: RowTranslator, row: dict[str, Any]) -> Command:
     key, at = t.key_and_time(row)
-    chosen = row.get("transfer_id", row.get("id"))  # an id alone names the transfer too
+    chosen = chosen_id(row.get("transfer_id"), row.get("id"))
     return TransferStock(
         t.code(v.ProductCode, row["product"]), t.quantity(v.Quantity, row["quantity"]),
         t.code(v.StoreCode, row["from"]), t.code(v.StoreCode, row["to"]),
