@@ -46,6 +46,22 @@ class Reservation(NamedTuple):
     expires_at: str | None = None
 
 
+def reservation_id_taken(reservation_id: str) -> ReservationIdTaken:
+    """The refusal of a reservation id already in use: ids are unique across all stores."""
+    return ReservationIdTaken(
+        f"Reservation id {reservation_id!r} is already used by another reservation; "
+        "choose another --id."
+    )
+
+
+def require_other_store(from_store: str, to_store: str) -> None:
+    """A transfer goes from one store to another."""
+    if to_store == from_store:
+        raise InvalidTransfer(
+            f"Cannot transfer from store {from_store!r} to itself; give another --to."
+        )
+
+
 class Inventory:
     """Stock of one store + product. Invariants: 0 <= reserved <= on_hand, incoming >= 0."""
 
@@ -92,9 +108,7 @@ class Inventory:
         self, quantity: int, reservation_id: str, customer: str, expires_at: str | None = None
     ) -> StockReserved:
         if reservation_id in self.open or reservation_id in self.closed:
-            raise ReservationIdTaken(
-                f"Reservation id {reservation_id!r} is already used; choose another --id."
-            )
+            raise reservation_id_taken(reservation_id)
         self.require_available(quantity, "reserve")
         return self._record(StockReserved(quantity, reservation_id, customer, expires_at))
 
@@ -124,10 +138,7 @@ class Inventory:
         return self._record(StockCounted(counted - self.on_hand, counted))
 
     def ship(self, quantity: int, transfer_id: str, to_store: str) -> TransferShipped:
-        if to_store == self.store:
-            raise InvalidTransfer(
-                f"Cannot transfer from store {self.store!r} to itself; give another --to."
-            )
+        require_other_store(self.store, to_store)
         self.require_available(quantity, "transfer")
         return self._record(TransferShipped(quantity, transfer_id, to_store))
 
