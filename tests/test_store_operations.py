@@ -211,6 +211,16 @@ def test_reserve_ttl_prints_the_expiry_for_people(cli):
     assert "R-1" in text and listed["expires_at"] in text
 
 
+def test_a_repeated_reserve_with_a_ttl_answers_the_same_document_expiry_included(cli):
+    cli.ok("add", "MUG", "5")
+    first = cli.ok("reserve", "MUG", "2", "--customer", "ann", "--ttl", "30m", "--id", "R-1")
+    cli.ok("add", "MUG", "1")  # the line moves on; the answer must still be the first one
+    again = cli.ok("reserve", "MUG", "2", "--customer", "ann", "--ttl", "30m", "--id", "R-1")
+    assert again == first and first["expires_at"] is not None
+    text = cli.ok("reserve", "MUG", "2", "--customer", "ann", "--ttl", "30m", "--id", "R-1", json=False)
+    assert "Already done" in text and first["expires_at"] in text
+
+
 @pytest.mark.parametrize("duration", ["0s", "5x", "-1m", "400d", "1.5h", "", "h", "2 hours"])
 def test_reserve_with_a_bad_duration_is_a_usage_error(cli, duration):
     cli.ok("add", "MUG", "5")
