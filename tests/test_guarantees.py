@@ -1139,7 +1139,7 @@ class LedgerModel(RuleBasedStateMachine):
 
             def reserve(result):
                 self.move(c.store, c.product, reserved=c.quantity)
-                rid = result.details["reservation_id"]
+                rid = result.details.reservation_id
                 assert c.reservation_id in (None, rid)
                 self.reservations[rid] = [(c.store, c.product), c.quantity, c.customer, True]
             return ("done", reserve)
@@ -1166,7 +1166,7 @@ class LedgerModel(RuleBasedStateMachine):
             def ship(result):
                 self.move(c.to_store, c.product, incoming=c.quantity)
                 self.move(c.from_store, c.product, on_hand=-c.quantity)
-                tid = result.details["transfer_id"]
+                tid = result.details.transfer_id
                 assert c.transfer_id in (None, tid)
                 self.transfers[tid] = [(c.from_store, c.product), (c.to_store, c.product), c.quantity, True]
             return ("done", ship)

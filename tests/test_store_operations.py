@@ -782,7 +782,7 @@ def test_transfers_conserve_units(tmp_path, operations):
                     continue
                 result = run_command(store, TransferStock(p, q, a, b), "hypothesis")
                 on_hand[a, p] -= q
-                transfers.append({"id": result.details["transfer_id"], "product": p, "to": b,
+                transfers.append({"id": result.details.transfer_id, "product": p, "to": b,
                                   "quantity": q, "received": 0, "lost": 0, "open": True})
             else:
                 _, index, kind, k = op
@@ -802,7 +802,7 @@ def test_transfers_conserve_units(tmp_path, operations):
                 got = t["quantity"] if q is None else q
                 t.update(received=got, lost=t["quantity"] - got, open=False)
                 on_hand[t["to"], t["product"]] += got
-                assert (result.details["quantity"], result.details["lost"]) == (got, t["lost"])
+                assert (result.details.quantity, result.details.lost) == (got, t["lost"])
                 event("short receipt" if t["lost"] else "full receipt")
 
         lines = {(l.store, l.product): l for l in store.stock_lines(None, None)}

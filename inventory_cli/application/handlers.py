@@ -5,26 +5,17 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import NamedTuple
 
 from inventory_cli.application.commands import Command
 from inventory_cli.application.errors import RetriesExhausted
-from inventory_cli.application.write_session import Outcome, WriteSession, command_details
-from inventory_cli.domain.events import Event
+from inventory_cli.application.results import WriteResult, command_details, customer_of
+from inventory_cli.application.write_session import Outcome, WriteSession
+from inventory_cli.domain.events import Event, ReservationFulfilled, StockReleased
 from inventory_cli.domain.inventory import Inventory
 from inventory_cli.storage.port import ConcurrencyConflict, EventStore, KeyRecord, StockLine
 from inventory_cli.timestamps import utc_now
 
 MAX_ATTEMPTS = 5
-
-
-class WriteResult(NamedTuple):
-    """The affected stock line, the last position written, and what the command adds."""
-
-    line: StockLine
-    position: int
-    details: dict[str, object] | None
-    duplicate: bool = False
 
 
 def run_command(
@@ -74,10 +65,13 @@ def answer_for_key(store: EventStore, record: KeyRecord) -> WriteResult:
     details = None
     recorded_at = ""
     for recorded in store.read_stream(record.stream_id, until_position=record.position):
+        event = recorded.event
         if recorded.position == record.position:
-            details = command_details(recorded.event, last, inventory, info.store)
-        inventory.apply(recorded.event)
-        last = recorded.event
+            closes = isinstance(event, (StockReleased, ReservationFulfilled))
+            customer = customer_of(inventory, event.reservation_id) if closes else None  # type: ignore[union-attr]
+            details = command_details(event, last, info.store, customer)
+        inventory.apply(event)
+        last = event
         recorded_at = recorded.recorded_at
     line = StockLine(
         info.store, info.product, inventory.on_hand, inventory.reserved, inventory.version,

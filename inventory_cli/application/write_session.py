@@ -13,6 +13,7 @@ waits for the nightly ``expire``.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -28,35 +29,34 @@ from inventory_cli.application.commands import (
     ReserveStock,
     TransferStock,
     content_hash,
+    idempotency_key,
 )
+from inventory_cli.application.results import Details, command_details, customer_of
 from inventory_cli.domain.errors import (
     IdempotencyConflict,
     InvalidTransfer,
     InvalidValue,
     OccurredAtOutOfOrder,
-    ReservationIdTaken,
     UnknownReservation,
     UnknownTransfer,
 )
-from inventory_cli.domain.events import (
-    Event,
-    ReservationFulfilled,
-    StockReleased,
-    StockReserved,
-    TransferLost,
-    TransferReceived,
-    TransferShipped,
+from inventory_cli.domain.events import Event
+from inventory_cli.domain.inventory import (
+    EXPIRED,
+    Inventory,
+    require_other_store,
+    reservation_id_taken,
 )
-from inventory_cli.domain.inventory import EXPIRED, Inventory
 from inventory_cli.storage.port import EventStore, KeyRecord, NewEvent, StockLine, StreamInfo
 
 
 class _Stream:
-    __slots__ = ("info", "inventory", "last_occurred_at", "updated_at")
+    __slots__ = ("info", "inventory", "version", "last_occurred_at", "updated_at")
 
     def __init__(self, info: StreamInfo, inventory: Inventory, last_occurred_at: str):
         self.info = info
         self.inventory = inventory
+        self.version = inventory.version  # of its last event emitted (or stored)
         self.last_occurred_at = last_occurred_at
         self.updated_at = ""  # set when the session emits: only touched streams give lines
 
@@ -68,46 +68,33 @@ class _Stream:
         )
 
 
+class Stamp(NamedTuple):
+    """What a command's events are recorded with besides themselves.
+
+    Expiries a command triggers are facts of their own: no key, no hash, the command's actor.
+    """
+
+    key: str | None
+    command_hash: str | None
+    actor: str
+
+
 class Outcome(NamedTuple):
     """What one command did, or the record of the earlier command with the same key."""
 
     position: int
     stream: _Stream | None = None
-    details: dict[str, object] | None = None
+    details: Details | None = None
     duplicate_of: KeyRecord | None = None
 
 
-def command_details(
-    last: Event, previous: Event | None, before: Inventory, store: str
-) -> dict[str, object] | None:
-    """The fields a command's answer adds to its stock line, from its last event(s).
+_new_tuple = tuple.__new__
 
-    ``before`` is the stream's state before ``last``; ``previous`` the event before it.
-    """
-    if isinstance(last, StockReserved):
-        details: dict[str, object] = {
-            "reservation_id": last.reservation_id, "quantity": last.quantity, "customer": last.customer,
-        }
-        if last.expires_at is not None:
-            details["expires_at"] = last.expires_at
-        return details
-    if isinstance(last, (StockReleased, ReservationFulfilled)):
-        reservation = before.open.get(last.reservation_id)
-        return {
-            "reservation_id": last.reservation_id,
-            "quantity": last.quantity,
-            "customer": None if reservation is None else reservation.customer,
-        }
-    if isinstance(last, TransferShipped):
-        return {"transfer_id": last.transfer_id, "quantity": last.quantity,
-                "from": store, "to": last.to_store}
-    if isinstance(last, TransferReceived):
-        return {"transfer_id": last.transfer_id, "quantity": last.quantity, "lost": 0}
-    if isinstance(last, TransferLost):
-        same = isinstance(previous, TransferReceived) and previous.transfer_id == last.transfer_id
-        received = previous.quantity if same else 0  # type: ignore[union-attr]
-        return {"transfer_id": last.transfer_id, "quantity": received, "lost": last.quantity}
-    return None
+# A decider's answer: the events it decided, already applied to their aggregates,
+# in log order, each with its stream and time; then the details of the answer.
+# The command's last event is on the stream whose line answers it.
+# (Plain tuples: a decider runs once per imported row.)
+Decided = tuple[tuple[tuple[_Stream, Event, str], ...], Details | None]
 
 
 class WriteSession:
@@ -118,6 +105,7 @@ class WriteSession:
     def __init__(self, store: EventStore, now: str, actor: str = "unknown") -> None:
         self._store = store
         self.actor = actor
+        self._unkeyed = Stamp(None, None, actor)
         self._streams: dict[tuple[str, str], _Stream] = {}
         self._streams_by_id: dict[int, _Stream] = {}
         self.begin(now)
@@ -136,10 +124,6 @@ class WriteSession:
         self._new_transfers: dict[str, int] = {}  # transfer id -> receiving stream id
         self.pending: list[NewEvent] = []
         self._verified: set[int] = set()
-        # Set per command, read by _emit.
-        self._key: str | None = None
-        self._hash: str | None = None
-        self._actor = self.actor
 
     # -- commands -------------------------------------------------------------------
 
@@ -148,118 +132,111 @@ class WriteSession:
 
         ``actor`` overrides the session's actor for this command (an import row's user).
         """
-        key = command.key
-        if key is None:  # a chosen reservation or transfer id is the key too
-            if type(command) is ReserveStock:
-                key = command.reservation_id
-            elif type(command) is TransferStock:
-                key = command.transfer_id
-        command_hash = None
-        if key is not None:
-            command_hash = content_hash(command)
+        actor = actor or self.actor
+        key = idempotency_key(command)
+        if key is None:
+            stamp = self._unkeyed if actor is self.actor else Stamp(None, None, actor)
+        else:
+            stamp = Stamp(key, content_hash(command), actor)
             earlier = self._keys.get(key) or self._store.find_key(key)
             if earlier is not None:
-                if earlier.command_hash != command_hash:
+                if earlier.command_hash != stamp.command_hash:
                     raise IdempotencyConflict(
                         f"The id {key!r} was already used for a different command; "
                         "use a new --id for a new operation."
                     )
                 return Outcome(position=earlier.position, duplicate_of=earlier)
-        self._key, self._hash, self._actor = key, command_hash, actor or self.actor
-        stream, details = self._DECIDERS[type(command)](self, command)
+        events, details = self._DECIDERS[type(command)](self, command, actor)
+        for stream, event, occurred_at in events:
+            self._emit(stream, event, occurred_at, stamp)
+        # `stream` is now the one of the command's last event: its line answers.
         if key is not None:
-            self._keys[key] = KeyRecord(key, command_hash, stream.info.stream_id, self._position)  # type: ignore[arg-type]
+            self._keys[key] = KeyRecord(key, stamp.command_hash, stream.info.stream_id, self._position)  # type: ignore[arg-type]
         return Outcome(self._position, stream, details)
 
     def expire_overdue(self, stream_id: int) -> int:
         """Release the stream's overdue reservations; the number released."""
-        stream = self._by_id(stream_id)
         before = len(self.pending)
-        self._key = self._hash = None
-        self._actor = self.actor
-        self._expire(stream, self._now)
+        self._expire(self._by_id(stream_id), self._now, self.actor)
         return len(self.pending) - before
 
-    # One decider per command type: the stream whose line answers, and the details.
+    # One decider per command type; each receives the command's actor (for the
+    # expiries it triggers) and refuses by raising before it changes anything.
 
-    def _add(self, c: AddStock) -> tuple[_Stream, None]:
-        stream, at = self._prepare(c.store, c.product, c.at)
-        self._emit(stream, stream.inventory.add(c.quantity, c.reason), at)
-        return stream, None
+    def _add(self, c: AddStock, actor: str) -> Decided:
+        stream, at = self._prepare(c.store, c.product, c.at, actor)
+        return ((stream, stream.inventory.add(c.quantity, c.reason), at),), None
 
-    def _remove(self, c: RemoveStock) -> tuple[_Stream, None]:
-        stream, at = self._prepare(c.store, c.product, c.at)
-        self._emit(stream, stream.inventory.remove(c.quantity, c.reason), at)
-        return stream, None
+    def _remove(self, c: RemoveStock, actor: str) -> Decided:
+        stream, at = self._prepare(c.store, c.product, c.at, actor)
+        return ((stream, stream.inventory.remove(c.quantity, c.reason), at),), None
 
-    def _count(self, c: CountStock) -> tuple[_Stream, None]:
-        stream, at = self._prepare(c.store, c.product, c.at)
-        self._emit(stream, stream.inventory.count(c.quantity), at)
-        return stream, None
+    def _count(self, c: CountStock, actor: str) -> Decided:
+        stream, at = self._prepare(c.store, c.product, c.at, actor)
+        return ((stream, stream.inventory.count(c.quantity), at),), None
 
-    def _define(self, c: DefineProduct) -> tuple[_Stream, None]:
-        stream, at = self._prepare(c.store, c.product, c.at)
-        self._emit(stream, stream.inventory.define(c.name, c.reorder_point), at)
-        return stream, None
+    def _define(self, c: DefineProduct, actor: str) -> Decided:
+        stream, at = self._prepare(c.store, c.product, c.at, actor)
+        return ((stream, stream.inventory.define(c.name, c.reorder_point), at),), None
 
-    def _reserve(self, c: ReserveStock) -> tuple[_Stream, dict[str, object] | None]:
-        stream, at = self._prepare(c.store, c.product, c.at)
-        reservation_id = c.reservation_id or self._new_id("R-", self._reservation_exists)
-        if self._reservation_exists(reservation_id):
-            raise ReservationIdTaken(
-                f"Reservation id {reservation_id!r} is already used by another reservation; "
-                "choose another --id."
-            )
+    def _reserve(self, c: ReserveStock, actor: str) -> Decided:
+        stream, at = self._prepare(c.store, c.product, c.at, actor)
+        reservation_id = c.reservation_id
+        if reservation_id is None:
+            reservation_id = self._new_id("R-", self._reservation_exists)
+        elif self._reservation_exists(reservation_id):
+            raise reservation_id_taken(reservation_id)
         expires_at = None if c.ttl_seconds is None else _plus_seconds(at, c.ttl_seconds)
-        before = stream.inventory
-        event = before.reserve(c.quantity, reservation_id, c.customer, expires_at)
-        self._emit(stream, event, at)
+        event = stream.inventory.reserve(c.quantity, reservation_id, c.customer, expires_at)
         self._new_reservations[reservation_id] = stream.info.stream_id
-        return stream, command_details(event, None, before, stream.info.store)
+        return ((stream, event, at),), command_details(event, None, stream.info.store)
 
-    def _release(self, c: ReleaseReservation) -> tuple[_Stream, dict[str, object] | None]:
-        stream, at = self._reservation_stream(c.reservation_id, c.at)
-        customer = _customer(stream, c.reservation_id)
+    def _release(self, c: ReleaseReservation, actor: str) -> Decided:
+        stream, at = self._reservation_stream(c.reservation_id, c.at, actor)
+        customer = customer_of(stream.inventory, c.reservation_id)
         event = stream.inventory.release(c.reservation_id, c.reason)
-        self._emit(stream, event, at)
-        return stream, {"reservation_id": c.reservation_id, "quantity": event.quantity, "customer": customer}
+        return ((stream, event, at),), command_details(event, None, stream.info.store, customer)
 
-    def _fulfill(self, c: FulfillReservation) -> tuple[_Stream, dict[str, object] | None]:
-        stream, at = self._reservation_stream(c.reservation_id, c.at)
-        customer = _customer(stream, c.reservation_id)
+    def _fulfill(self, c: FulfillReservation, actor: str) -> Decided:
+        stream, at = self._reservation_stream(c.reservation_id, c.at, actor)
+        customer = customer_of(stream.inventory, c.reservation_id)
         event = stream.inventory.fulfill(c.reservation_id)
-        self._emit(stream, event, at)
-        return stream, {"reservation_id": c.reservation_id, "quantity": event.quantity, "customer": customer}
+        return ((stream, event, at),), command_details(event, None, stream.info.store, customer)
 
-    def _transfer(self, c: TransferStock) -> tuple[_Stream, dict[str, object] | None]:
-        if c.from_store == c.to_store:
-            raise InvalidTransfer(f"Cannot transfer from store {c.from_store!r} to itself; give another --to.")
-        source, at = self._prepare(c.from_store, c.product, c.at)
-        target, target_at = self._prepare(c.to_store, c.product, c.at)
-        transfer_id = c.transfer_id or self._new_id("T-", self._transfer_exists)
-        if self._transfer_exists(transfer_id):
+    def _transfer(self, c: TransferStock, actor: str) -> Decided:
+        require_other_store(c.from_store, c.to_store)  # before either stream is touched
+        source, at = self._prepare(c.from_store, c.product, c.at, actor)
+        target, target_at = self._prepare(c.to_store, c.product, c.at, actor)
+        transfer_id = c.transfer_id
+        if transfer_id is None:
+            transfer_id = self._new_id("T-", self._transfer_exists)
+        elif self._transfer_exists(transfer_id):
             raise InvalidTransfer(f"Transfer id {transfer_id!r} is already used; choose another --id.")
-        source.inventory.require_available(c.quantity, "transfer")
+        source.inventory.require_available(c.quantity, "transfer")  # before the receiving side changes
         # The receiving side first, so that the command's last event is the shipment.
-        self._emit(target, target.inventory.announce(c.quantity, transfer_id, c.from_store), target_at)
+        announced = target.inventory.announce(c.quantity, transfer_id, c.from_store)
         shipped = source.inventory.ship(c.quantity, transfer_id, c.to_store)
-        self._emit(source, shipped, at)
         self._new_transfers[transfer_id] = target.info.stream_id
-        return source, command_details(shipped, None, source.inventory, c.from_store)
+        return (
+            ((target, announced, target_at), (source, shipped, at)),
+            command_details(shipped, None, c.from_store),
+        )
 
-    def _receive(self, c: ReceiveTransfer) -> tuple[_Stream, dict[str, object] | None]:
+    def _receive(self, c: ReceiveTransfer, actor: str) -> Decided:
         stream_id = self._new_transfers.get(c.transfer_id) or self._store.find_transfer_stream(c.transfer_id)
         if stream_id is None:
             raise UnknownTransfer(f"No transfer {c.transfer_id!r} exists. Check the id that transfer printed.")
         stream = self._by_id(stream_id)
         at = self._occurred_at(stream, c.at)
-        self._expire(stream, at)
+        self._expire(stream, at, actor)
         events = stream.inventory.receive(c.transfer_id, c.quantity)
-        self._emit_all(stream, events, at)
         previous = events[-2] if len(events) > 1 else None
-        return stream, command_details(events[-1], previous, stream.inventory, stream.info.store)
+        return (
+            tuple((stream, event, at) for event in events),
+            command_details(events[-1], previous, stream.info.store),
+        )
 
-    _DECIDERS = {
+    _DECIDERS: dict[type, Callable[[WriteSession, Command, str], Decided]] = {
         AddStock: _add,
         RemoveStock: _remove,
         CountStock: _count,
@@ -269,7 +246,7 @@ class WriteSession:
         FulfillReservation: _fulfill,
         TransferStock: _transfer,
         ReceiveTransfer: _receive,
-    }
+    }  # type: ignore[dict-item]
 
     def flush(self, *, final: bool = True) -> None:
         """Hand the pending events, and the touched stock lines, to storage.
@@ -302,26 +279,21 @@ class WriteSession:
 
     # -- helpers --------------------------------------------------------------------
 
-    def _emit_all(self, stream: _Stream, events: list[Event], occurred_at: str) -> None:
-        """Emit events the aggregate has already applied all of (versions counted back)."""
-        first_version = stream.inventory.version - len(events) + 1
-        for offset, event in enumerate(events):
-            self._emit(stream, event, occurred_at, first_version + offset)
-
-    def _emit(self, stream: _Stream, event: Event, occurred_at: str, version: int | None = None) -> None:
+    def _emit(self, stream: _Stream, event: Event, occurred_at: str, stamp: Stamp) -> None:
+        """Queue one event the stream's aggregate has applied, at the next position."""
         self._position = position = self._position + 1
+        stream.version = version = stream.version + 1
         stream.last_occurred_at = occurred_at
         stream.updated_at = now = self._now
         stream_id = stream.info.stream_id
         self._touched[stream_id] = stream
-        self.pending.append(
-            NewEvent(
-                stream_id, position, version or stream.inventory.version, event, occurred_at,
-                now, self._key, self._hash, self._actor,
-            )
-        )
+        # tuple.__new__ skips the named tuple's Python-level __new__: this runs once per imported event.
+        self.pending.append(_new_tuple(NewEvent, (
+            stream_id, position, version, event, occurred_at, now,
+            stamp.key, stamp.command_hash, stamp.actor,
+        )))
 
-    def _prepare(self, store: str, product: str, at: str | None) -> tuple[_Stream, str]:
+    def _prepare(self, store: str, product: str, at: str | None, actor: str) -> tuple[_Stream, str]:
         """The stream (loaded once, overdue reservations released) and the event time."""
         stream = self._streams.get((store, product))
         if stream is None or stream.info.stream_id not in self._verified:
@@ -331,20 +303,18 @@ class WriteSession:
         else:
             occurred_at = self._occurred_at(stream, at)
         if stream.inventory.expiring:
-            self._expire(stream, occurred_at)
+            self._expire(stream, occurred_at, actor)
         return stream, occurred_at
 
-    def _expire(self, stream: _Stream, until: str) -> None:
+    def _expire(self, stream: _Stream, until: str, actor: str) -> None:
         """Release the reservations that expired by ``until``, each dated when it expired."""
         if stream.inventory.expiring:
-            key, command_hash = self._key, self._hash
-            self._key = self._hash = None  # expiries are facts of their own, not the command's
+            stamp = Stamp(None, None, actor)
             for reservation in stream.inventory.overdue(until):
                 event = stream.inventory.release(reservation.reservation_id, EXPIRED)
-                self._emit(stream, event, max(reservation.expires_at, stream.last_occurred_at))  # type: ignore[type-var]
-            self._key, self._hash = key, command_hash
+                self._emit(stream, event, max(reservation.expires_at, stream.last_occurred_at), stamp)  # type: ignore[type-var]
 
-    def _reservation_stream(self, reservation_id: str, at: str | None) -> tuple[_Stream, str]:
+    def _reservation_stream(self, reservation_id: str, at: str | None, actor: str) -> tuple[_Stream, str]:
         stream_id = self._new_reservations.get(reservation_id) or self._store.find_reservation_stream(reservation_id)
         if stream_id is None:
             raise UnknownReservation(
@@ -352,7 +322,7 @@ class WriteSession:
             )
         stream = self._by_id(stream_id)
         occurred_at = self._occurred_at(stream, at)
-        self._expire(stream, occurred_at)
+        self._expire(stream, occurred_at, actor)
         inventory = stream.inventory
         if reservation_id not in inventory.open and reservation_id not in inventory.closed:
             status = self._store.reservation_status(reservation_id)  # closed before the last flush
@@ -415,11 +385,6 @@ class WriteSession:
             candidate = prefix + secrets.token_hex(4).upper()
             if not exists(candidate):
                 return candidate
-
-
-def _customer(stream: _Stream, reservation_id: str) -> str | None:
-    reservation = stream.inventory.open.get(reservation_id)
-    return None if reservation is None else reservation.customer
 
 
 def _plus_seconds(moment: str, seconds: int) -> str:

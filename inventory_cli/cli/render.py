@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from inventory_cli.domain.events import event_data
 
 if TYPE_CHECKING:
-    from inventory_cli.application.handlers import WriteResult
+    from inventory_cli.application.results import WriteResult
     from inventory_cli.application.queries import HistoryEntry
     from inventory_cli.storage.port import StockLine
 
@@ -22,12 +22,9 @@ def print_json(document: object) -> None:
     sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=None) + "\n")
 
 
-def write_result_json(result: WriteResult) -> dict[str, Any]:
-    document: dict[str, Any] = result.line.as_dict()
-    document["position"] = result.position
-    if result.details:
-        document.update(result.details)
-    return document
+def write_result_json(result: WriteResult) -> dict[str, object]:
+    """A write command's ``--json`` document (the shape lives with the typed result)."""
+    return result.as_json()
 
 
 def balance_sentence(line: StockLine) -> str:

@@ -44,9 +44,9 @@ def reserve(
         ttl_seconds=None if ttl is None else v.duration_seconds(ttl),
     )
     write(ctx, command, as_json, lambda r: (
-        f"Reserved {r.details['quantity']} × {r.line.product} for {r.details['customer']}: "
-        f"reservation {r.details['reservation_id']}"
-        + (f", expires {r.details['expires_at']}." if r.details.get("expires_at") else ".")
+        f"Reserved {r.details.quantity} × {r.line.product} for {r.details.customer}: "
+        f"reservation {r.details.reservation_id}"
+        + (f", expires {r.details.expires_at}." if r.details.expires_at else ".")
     ), user)
 
 
@@ -67,7 +67,7 @@ def release(
     command = ReleaseReservation(v.ReservationId(reservation_id), v.Reason(reason), optional_key(key))
     write(ctx, command, as_json, lambda r: (
         f"Released reservation {command.reservation_id} "
-        f"({r.details['quantity']} × {r.line.product} for {r.details['customer']})."
+        f"({r.details.quantity} × {r.line.product} for {r.details.customer})."
     ), user)
 
 
@@ -87,7 +87,7 @@ def fulfill(
     command = FulfillReservation(v.ReservationId(reservation_id), optional_key(key))
     write(ctx, command, as_json, lambda r: (
         f"Fulfilled reservation {command.reservation_id} "
-        f"({r.details['quantity']} × {r.line.product} to {r.details['customer']})."
+        f"({r.details.quantity} × {r.line.product} to {r.details.customer})."
     ), user)
 
 
