@@ -11,38 +11,85 @@ import unicodedata
 from inventory_cli.domain.errors import InvalidValue
 
 MAX_QUANTITY = 1_000_000_000
-_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+# Line breaks and lone surrogates are refused everywhere; codes also refuse every
+# format character (zero-width spaces, direction marks, soft hyphens), so that two
+# codes that look the same are the same.
+_LINE_BREAKS = frozenset({"Cc", "Zl", "Zp"})
+_CODE_REFUSED = _LINE_BREAKS | {"Cf"}
+# Free text may hold format characters (a zero-width joiner in a name), but not the
+# ones that reorder what follows them on the screen.
+_DIRECTION_OVERRIDES = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-def _clean_text(value: object, what: str, max_length: int) -> str:
-    if not isinstance(value, str):
-        raise InvalidValue(f"{what} must be text, not {type(value).__name__}.")
-    text = unicodedata.normalize("NFC", value)
-    if not text:
-        raise InvalidValue(f"{what} must not be empty.")
-    if len(text) > max_length:
-        raise InvalidValue(
-            f"{what} is {len(text)} characters long; at most {max_length} are allowed."
-        )
-    if text != text.strip():
-        raise InvalidValue(f"{what} {text!r} has leading or trailing white space; remove it.")
-    if not text.isprintable() and any(
-        unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in text
-    ):
-        raise InvalidValue(f"{what} {text!r} contains a control character; remove it.")
-    return text
+class Text(str):
+    """Validated text: NFC, 1 to ``max_length`` characters, no outer white space,
+    no control characters. Subclasses say what else they refuse."""
+
+    what = "text"
+    max_length = 200
+
+    def __new__(cls, value: object) -> Text:
+        if type(value) is cls:
+            return value  # type: ignore[return-value]
+        return super().__new__(cls, cls._clean(value))
+
+    @classmethod
+    def _clean(cls, value: object) -> str:
+        what = cls.what
+        if not isinstance(value, str):
+            raise InvalidValue(f"{what} must be text, not {type(value).__name__}.")
+        if not value.isprintable() and any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+            # Bytes that are not UTF-8 (an argument or a file in another encoding).
+            raise InvalidValue(
+                f"{what} {value[:80]!r} is not valid text: it holds bytes that are not UTF-8; "
+                "give it in UTF-8."
+            )
+        text = unicodedata.normalize("NFC", value)
+        if not text:
+            raise InvalidValue(f"{what} must not be empty.")
+        if len(text) > cls.max_length:
+            raise InvalidValue(
+                f"{what} is {len(text)} characters long; at most {cls.max_length} are allowed."
+            )
+        if text != text.strip():
+            raise InvalidValue(f"{what} {text!r} has leading or trailing white space; remove it.")
+        if not text.isprintable():
+            refused = cls._refused(text)
+            if refused is not None:
+                raise InvalidValue(f"{what} {text!r} contains {refused}; remove it.")
+        return text
+
+    @classmethod
+    def _refused(cls, text: str) -> str | None:
+        """What the text holds that it may not (None: nothing); only called for text
+        that is not all printable."""
+        for ch in text:
+            if unicodedata.category(ch) in _LINE_BREAKS:
+                return f"a control character (U+{ord(ch):04X})"
+            if ch in _DIRECTION_OVERRIDES:
+                return f"a direction override or isolate (U+{ord(ch):04X})"
+        return None
 
 
-class Code(str):
-    """An identifier: 1 to 64 characters, NFC, no outer white space, no control characters."""
+class Code(Text):
+    """An identifier: 1 to 64 characters, no control or format characters (Cc, Cf)."""
 
     what = "code"
     max_length = 64
 
-    def __new__(cls, value: object) -> Code:
-        if type(value) is cls:
-            return value  # type: ignore[return-value]
-        return super().__new__(cls, _clean_text(value, cls.what, cls.max_length))
+    @classmethod
+    def _refused(cls, text: str) -> str | None:
+        for ch in text:
+            category = unicodedata.category(ch)
+            if category in _CODE_REFUSED:
+                kind = "an invisible format character" if category == "Cf" else "a control character"
+                return f"{kind} (U+{ord(ch):04X})"
+        return None
+
+
+class FreeText(Text):
+    """Free text (reasons, names, customers, users): control characters and direction
+    overrides or isolates are refused; other format characters are kept."""
 
 
 class ProductCode(Code):
@@ -53,8 +100,9 @@ class StoreCode(Code):
     what = "store code"
 
 
-class CustomerCode(Code):
+class CustomerCode(FreeText):
     what = "customer"
+    max_length = 64
 
 
 class ReservationId(Code):
@@ -65,13 +113,14 @@ class TransferId(Code):
     what = "transfer id"
 
 
-class ProductName(Code):
+class ProductName(FreeText):
     what = "product name"
     max_length = 200
 
 
-class Actor(Code):
+class Actor(FreeText):
     what = "user"
+    max_length = 64
 
 
 class IdempotencyKey(Code):
@@ -79,7 +128,7 @@ class IdempotencyKey(Code):
     max_length = 128
 
 
-class Reason(Code):
+class Reason(FreeText):
     what = "reason"
     max_length = 200
 

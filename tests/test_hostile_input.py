@@ -1,0 +1,118 @@
+"""Hostile input from issue 13 (an adversarial trial), each finding with its exact bytes.
+
+Look-alike codes, direction overrides in free text, duplicate JSON keys, byte-order
+marks, device files as import sources, arguments that are not UTF-8 and numbers
+too large for SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import data, event_count, inventory_argv, process_env, run_inventory
+from inventory_cli.domain.errors import InvalidValue
+from inventory_cli.domain.values import ProductCode
+
+# -- finding 8: codes refuse Cc and Cf; free text refuses direction overrides ---------
+
+LOOK_ALIKES = {
+    "right-to-left override": "\u202eBA",
+    "zero-width space": "A\u200bB",
+    "byte-order mark": "\ufeffAB",
+    "arabic letter mark": "A\u061cB",
+    "left-to-right isolate": "\u2066AB",
+    "soft hyphen": "A\u00adB",
+}
+
+
+@pytest.mark.parametrize("code", LOOK_ALIKES.values(), ids=LOOK_ALIKES.keys())
+def test_a_code_with_a_format_character_is_a_usage_error_and_writes_nothing(invoke, db_path, code):
+    assert invoke("add", "AB", "1").exit_code == 0
+    for args in (("add", code, "1"), ("add", "AB", "1", "--store", code),
+                 ("reserve", "AB", "1", "--customer", "c", "--id", code),
+                 ("add", "AB", "1", "--id", code)):
+        result = invoke(*args)
+        assert result.exit_code == 2, args
+        assert "format character" in result.stderr
+        assert result.stdout == ""
+    lines = data(invoke("stock", "--all-stores"))
+    assert [(line["store"], line["product"]) for line in lines] == [("main", "AB")]
+    assert event_count(db_path) == 1
+
+
+OVERRIDES = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]
+
+
+@pytest.mark.parametrize("mark", OVERRIDES, ids=[f"U+{ord(m):04X}" for m in OVERRIDES])
+def test_free_text_refuses_direction_overrides_and_isolates(invoke, db_path, mark):
+    hostile = f"paid{mark}gnp.exe"
+    for args in (("add", "A", "5", "--reason", hostile),
+                 ("reserve", "A", "1", "--customer", hostile),
+                 ("add", "A", "5", "--user", hostile),
+                 ("product", "set", "A", "--name", hostile)):
+        result = invoke(*args)
+        assert result.exit_code == 2, args
+        assert "direction override" in result.stderr
+    assert not db_path.exists()
+
+
+def test_free_text_refuses_control_characters_but_keeps_other_format_characters(invoke):
+    assert invoke("add", "A", "5", "--reason", "late\x1b[2Jdelivery").exit_code == 2
+    assert invoke("product", "set", "A", "--name", "Tea\x07").exit_code == 2
+    # A zero-width joiner is part of how some names are written; it stays.
+    named = invoke("product", "set", "A", "--name", "\U0001f469\u200d\U0001f373 kit")
+    assert named.exit_code == 0, named.stderr
+    assert data(named)["name"] == "\U0001f469\u200d\U0001f373 kit"
+
+
+def test_import_rows_with_look_alikes_or_overrides_are_bad_rows(invoke, tmp_path, db_path):
+    rows = [
+        {"op": "add", "product": "AB", "quantity": 1},
+        {"op": "add", "product": "A\u200bB", "quantity": 1},
+        {"op": "add", "product": "AB", "quantity": 1, "reason": "x\u202ey"},
+        {"op": "reserve", "product": "AB", "quantity": 1, "customer": "\u2067c"},
+        {"op": "add", "product": "AB", "quantity": 1, "user": "bob\u202d"},
+    ]
+    source = tmp_path / "rows.ndjson"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    result = invoke("import", str(source))
+    assert result.exit_code == 65
+    report = data(result)
+    assert [error["line"] for error in report["errors"]] == [2, 3, 4, 5]
+    assert report["applied"] == 0
+    assert event_count(db_path) == 0
+
+
+# -- finding 11: an argument that is not UTF-8 is said to be so --------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX arguments are bytes")
+def test_an_argument_that_is_not_utf8_is_called_invalid_text_not_a_control_character(tmp_path):
+    db = tmp_path / "inv.db"
+    argv = [os.fsencode(a) for a in inventory_argv(db, "add")] + [b"A\xffB", b"1"]
+    result = subprocess.run(argv, env=process_env({"LC_ALL": "C.UTF-8"}), cwd=tmp_path,
+                            capture_output=True, timeout=60)
+    assert result.returncode == 2
+    stderr = result.stderr.decode("utf-8")
+    assert "not valid text" in stderr and "UTF-8" in stderr
+    assert "control character" not in stderr
+    assert not db.exists()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=20))
+def test_an_accepted_code_holds_no_control_or_format_character(text):
+    try:
+        code = ProductCode(text)
+    except InvalidValue:
+        return
+    assert not any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in code)
