@@ -116,3 +116,81 @@ def test_an_accepted_code_holds_no_control_or_format_character(text):
     except InvalidValue:
         return
     assert not any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in code)
+
+
+# -- finding 5: a repeated key in an NDJSON object makes the row bad ----------------------
+
+
+def test_a_repeated_key_in_an_ndjson_row_is_a_bad_row_like_a_repeated_csv_column(invoke, tmp_path, db_path):
+    source = tmp_path / "dup.ndjson"
+    source.write_bytes(b'{"op":"add","product":"DUP","quantity":1,"quantity":999}\n')
+    result = invoke("import", str(source))
+    assert result.exit_code == 65
+    report = data(result)
+    assert report["applied"] == 0 and report["rejected"] == 1
+    assert report["errors"][0]["line"] == 1
+    assert "quantity" in report["errors"][0]["error"] and "repeated" in report["errors"][0]["error"]
+    assert event_count(db_path) == 0
+
+
+@pytest.mark.parametrize("row", [
+    b'{"op":"add","product":"A","quantity":1,"reason":"op"}\n',  # a value that reads like a key
+    b'{"op":"add","product":"\\u00c9","quantity":2}\n',  # escapes, as json.dumps writes them
+])
+def test_rows_without_a_repeated_key_still_import(invoke, tmp_path, row):
+    source = tmp_path / "ok.ndjson"
+    source.write_bytes(row)
+    result = invoke("import", str(source))
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert data(result)["applied"] == 1
+
+
+def test_a_key_repeated_through_an_escape_is_still_a_repeated_key(invoke, tmp_path, db_path):
+    source = tmp_path / "dup.ndjson"
+    source.write_bytes(b'{"op":"add","product":"DUP","quantity":1,"quantit\\u0079":999}\n')
+    result = invoke("import", str(source))
+    assert result.exit_code == 65
+    assert event_count(db_path) == 0
+
+
+# -- finding 11: a byte-order mark, and device files as import sources ---------------------
+
+
+def test_ndjson_with_a_utf8_byte_order_mark_imports_like_csv_with_one(invoke, tmp_path):
+    ndjson = tmp_path / "bom.ndjson"
+    ndjson.write_bytes(b'\xef\xbb\xbf{"op":"add","product":"A","quantity":3}\n'
+                       b'{"op":"add","product":"B","quantity":4}\n')
+    csv_file = tmp_path / "bom.csv"
+    csv_file.write_bytes(b"\xef\xbb\xbfop,product,quantity\r\nadd,C,5\r\n")
+    for source in (ndjson, csv_file):
+        result = invoke("import", str(source))
+        assert result.exit_code == 0, result.stdout
+    lines = data(invoke("stock"))
+    assert {line["product"]: line["on_hand"] for line in lines} == {"A": 3, "B": 4, "C": 5}
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")
+def test_importing_dev_null_reads_an_empty_file(invoke, db_path):
+    result = invoke("import", "/dev/null", "--format", "ndjson")
+    assert result.exit_code == 0, result.stderr
+    assert data(result)["applied"] == 0
+    assert "does not exist" not in result.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes")
+def test_importing_from_a_pipe_given_by_name_reads_it(tmp_path):
+    """Process substitution (`inventory import <(…)`) names a pipe, not a regular file."""
+    db = tmp_path / "inv.db"
+    read_end, write_end = os.pipe()
+    os.write(write_end, b'{"op":"add","product":"P","quantity":2}\n')
+    os.close(write_end)
+    try:
+        result = subprocess.run(
+            inventory_argv(db, "import", f"/dev/fd/{read_end}", "--format", "ndjson", "--json"),
+            env=process_env(), cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            pass_fds=(read_end,),
+        )
+    finally:
+        os.close(read_end)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["applied"] == 1

@@ -30,7 +30,8 @@ def import_file(
         )
     if name == "-" and sys.stdin.isatty():
         raise UsageProblem("No input: give a FILE, or pipe rows into `inventory import -`.")
-    if name != "-" and not os.path.isfile(name):
+    # Not isfile(): /dev/null and named pipes (`import <(…)`) are sources too.
+    if name != "-" and (os.path.isdir(name) or not os.path.exists(name)):
         what = "is a directory" if os.path.isdir(name) else "does not exist"
         raise UsageProblem(f"The import file {name} {what}; check the path.")
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sys
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -39,8 +40,45 @@ def read_rows(binary: BinaryIO, fmt: str) -> Iterator[SourceRow]:
 
 def _ndjson_rows(binary: BinaryIO) -> Iterator[SourceRow]:
     for number, raw in enumerate(binary, 1):
-        if raw.strip():
+        if number == 1 and raw.startswith(_BOM):  # as for CSV: editors on Windows add one
+            raw = raw[len(_BOM):]
+        if not raw.strip():
+            continue
+        repeated = _repeated_keys(raw) if _may_repeat_a_key(raw) else None
+        if repeated:
+            yield SourceRow(number, None, f"repeated field(s) {', '.join(map(repr, repeated))} "
+                                          "in the object; give each field once")
+        else:
             yield SourceRow(number, raw)
+
+
+_BOM = b"\xef\xbb\xbf"
+_QUOTED_FIELDS = tuple(b'"%s"' % name.encode() for name in FIELDS)
+
+
+def _may_repeat_a_key(raw: bytes) -> bool:
+    """A cheap test that lets most rows through unparsed: a field name quoted twice,
+    or an escape (a key can be spelt with one)."""
+    return b"\\" in raw or any(raw.count(name) > 1 for name in _QUOTED_FIELDS)
+
+
+def _repeated_keys(raw: bytes) -> list[str]:
+    """The keys an object gives more than once (JSON parsers keep the last silently)."""
+    repeated: list[str] = []
+
+    def pairs(items: list[tuple[str, object]]) -> dict[str, object]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen and key not in repeated:
+                repeated.append(key)
+            seen.add(key)
+        return dict(items)
+
+    try:
+        json.loads(raw, object_pairs_hook=pairs)
+    except ValueError:
+        return []  # not JSON: the row's validation says so
+    return repeated
 
 
 def _csv_rows(binary: BinaryIO) -> Iterator[SourceRow]:
