@@ -35,6 +35,19 @@ def fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+def flush_stdout() -> None:
+    """Flush stdout before the process ends, quietly if its reader has gone."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        from inventory_cli.cli.render import reader_left
+
+        reader_left()
+    except OSError as error:  # a full disk under `> file`: the output is incomplete
+        sys.stderr.write(f"inventory: the output could not be written: {error.strerror}.\n")
+        raise SystemExit(EXIT_UNUSABLE) from None
+
+
 def exit_code_for(error: BaseException) -> tuple[int, str]:
     """The exit code and message for an error, or (EXIT_INTERNAL, …) for a bug."""
     if isinstance(error, KeyboardInterrupt):
@@ -78,6 +91,13 @@ def guarded(function: F) -> F:
             return function(*args, **kwargs)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except BrokenPipeError:
+            # Only stdout is a pipe we write to; its reader left (`| head`), which is
+            # not an error, and a write that got this far was committed.
+            from inventory_cli.cli.render import reader_left
+
+            reader_left()
+            raise typer.Exit(0) from None
         except KeyboardInterrupt as error:
             fail(exit_code_for(error)[1], 130)
         except Exception as error:

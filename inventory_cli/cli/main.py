@@ -17,6 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from inventory_cli import __version__
+from inventory_cli.cli.boundary import flush_stdout
 from inventory_cli.cli.context import Settings
 
 # Typer draws help and usage errors with rich boxes; plain text where that would
@@ -102,6 +103,7 @@ def main() -> None:
         # of a command). Frozen, they are left to the operating system; the rest of
         # a normal exit (flushing, closing) runs as usual. Every store is closed by now.
         gc.freeze()
+        flush_stdout()
 
 
 def _only_the_command_asked_for(args: list[str]) -> typer.Typer:

@@ -18,8 +18,31 @@ if TYPE_CHECKING:
     from inventory_cli.storage.port import StockLine
 
 
+def reader_left() -> None:
+    """stdout's reader has gone (`| head`): that is not an error. Later output (and
+    Python's final flush) goes nowhere; the command ends with its own exit code."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no file descriptor: nothing will be flushed to it
+        pass
+
+
+def _write(text: str) -> bool:
+    """Write to stdout; False once its reader has gone."""
+    try:
+        sys.stdout.write(text)
+        return True
+    except BrokenPipeError:
+        reader_left()
+        return False
+
+
 def print_json(document: object) -> None:
-    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=None) + "\n")
+    _write(json.dumps(document, ensure_ascii=False, indent=None) + "\n")
 
 
 def write_result_json(result: WriteResult) -> dict[str, object]:
@@ -40,7 +63,7 @@ def plural(count: int, noun: str) -> str:
 
 
 def print_message(text: str) -> None:
-    sys.stdout.write(text + "\n")
+    _write(text + "\n")
 
 
 def _event_json(recorded: Any, data: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +118,10 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
     for row in cells:
         # Text, not str: codes like "X[red]Y" are data, never rich markup.
         table.add_row(*(Text(value) for value in row))
-    Console(markup=False).print(table, soft_wrap=False)
+    try:
+        Console(markup=False).print(table, soft_wrap=False)
+    except BrokenPipeError:
+        reader_left()
 
 
 def _print_plain_grid(
@@ -119,7 +145,7 @@ def _print_plain_grid(
     out += [rule, line(columns, heads, [False] * len(columns)), rule]
     out += [line(row, lengths, right) for row, lengths in zip(cells, sizes)]
     out.append(rule)
-    sys.stdout.write("\n".join(out) + "\n")
+    _write("\n".join(out) + "\n")
 
 
 def _width(text: str) -> int:
@@ -216,8 +242,11 @@ def export_json(recorded: Any) -> dict[str, Any]:
 def write_ndjson(documents: Iterable[dict[str, Any]]) -> None:
     write = sys.stdout.write
     encode = json.JSONEncoder(ensure_ascii=False).encode
-    for document in documents:
-        write(encode(document) + "\n")
+    try:
+        for document in documents:
+            write(encode(document) + "\n")
+    except BrokenPipeError:  # `export | head`: stop reading the log
+        reader_left()
 
 
 def verify_sentence(document: dict[str, Any], anchor: str | None) -> str:
