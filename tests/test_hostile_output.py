@@ -64,3 +64,103 @@ def test_a_failed_verify_whose_reader_left_still_exits_1(tmp_path):
     conn.close()
     result = _run_with_stdout_closed(db, "verify", "--json")
     assert (result.returncode, result.stderr) == (1, "")
+
+
+# -- finding 7: terminal escapes stored in the file are shown escaped ----------------------
+
+CLEAR_AND_RED = "\x1b[2J\x1b[31m"
+
+
+def _tamper_every_text(db: Path, suffix: str) -> None:
+    """Append ``suffix`` to the product code, name, customer and reason stored in the file,
+    behind the triggers' back, as anyone who can write the file can."""
+    conn = sqlite3.connect(db)
+    try:
+        triggers = [name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'")]
+        for name in triggers:
+            conn.execute(f'DROP TRIGGER "{name}"')
+        conn.execute("UPDATE streams SET product = product || ?", (suffix,))
+        conn.execute("UPDATE stock SET product = product || ?", (suffix,))
+        conn.execute("UPDATE products SET product = product || ?, name = name || ?", (suffix, suffix))
+        conn.execute("UPDATE reservations SET customer = customer || ?", (suffix,))
+        conn.execute("UPDATE events SET data = json_set(data, '$.reason', 'late' || ?) "
+                     "WHERE json_extract(data, '$.reason') IS NOT NULL", (suffix,))
+        conn.execute("UPDATE events SET data = json_set(data, '$.customer', 'c' || ?) "
+                     "WHERE json_extract(data, '$.customer') IS NOT NULL", (suffix,))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def tampered_db(invoke, db_path) -> Path:
+    for args in (("add", "P", "5"), ("reserve", "P", "1", "--customer", "c", "--id", "R1"),
+                 ("reserve", "P", "1", "--customer", "c", "--id", "R2"),
+                 ("product", "set", "P", "--name", "Tea")):
+        assert invoke(*args).exit_code == 0
+    _tamper_every_text(db_path, CLEAR_AND_RED)
+    return db_path
+
+
+QUERIES = [("stock",), ("history",), ("reservations",), ("product", "list"), ("replay",)]
+
+
+@pytest.mark.parametrize("args", QUERIES, ids=[" ".join(a) for a in QUERIES])
+def test_escapes_from_the_file_are_shown_escaped_in_plain_output(invoke, tampered_db, args):
+    result = invoke(*args, json=False)
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout + result.stderr
+    assert "\\x1b[2J" in result.stdout
+
+
+def test_escapes_from_the_file_are_shown_escaped_in_messages(invoke, tampered_db):
+    result = invoke("release", "R1", json=False)
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout + result.stderr
+    assert "\\x1b[2J" in result.stdout
+
+
+@pytest.mark.parametrize("args", [("stock", "--json"), ("history", "--json"), ("export",)])
+def test_json_output_stays_json_and_holds_the_exact_text(invoke, tampered_db, args):
+    result = invoke(*args, json=False)
+    assert result.exit_code == 0
+    assert "\x1b" not in result.stdout
+    documents = ([json.loads(line) for line in result.stdout.splitlines()] if args == ("export",)
+                 else json.loads(result.stdout))
+    assert any(CLEAR_AND_RED in str(value) for d in documents for value in d.values())
+
+
+@pytest.mark.parametrize("mark", ["\u009b", "\u202e", "\u2028"], ids=["C1-CSI", "RLO", "LSEP"])
+def test_json_escapes_c1_controls_and_direction_overrides_from_the_file(invoke, db_path, mark):
+    assert invoke("add", "P", "5").exit_code == 0
+    _tamper_every_text(db_path, mark)
+    result = invoke("stock", "--json", json=False)
+    assert mark not in result.stdout
+    assert json.loads(result.stdout)[0]["product"] == "P" + mark
+
+
+@posix_only
+@pytest.mark.parametrize("args", QUERIES[:3], ids=[" ".join(a) for a in QUERIES[:3]])
+def test_escapes_from_the_file_do_not_reach_a_real_terminal(tampered_db, args):
+    import pty
+
+    leader, follower = pty.openpty()
+    env = process_env({"COLUMNS": "200", "LINES": "50", "TERM": "xterm", "INVENTORY_PAGER": "cat"})
+    process = subprocess.Popen(inventory_argv(tampered_db, *args), env=env, cwd=tampered_db.parent,
+                               stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the process has ended
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert process.wait(timeout=60) == 0, seen
+    screen = seen.decode("utf-8", "replace")
+    assert "\x1b[2J" not in screen and "\x1b[31m" not in screen
+    assert "\\x1b[2J" in screen

@@ -30,7 +30,9 @@ class UsageProblem(Exception):
 
 
 def fail(message: str, code: int) -> NoReturn:
-    sys.stderr.write(f"inventory: {message}\n")
+    from inventory_cli.cli.render import visible  # messages may quote what a file holds
+
+    sys.stderr.write(f"inventory: {visible(message)}\n")
     sys.stderr.flush()
     raise typer.Exit(code)
 

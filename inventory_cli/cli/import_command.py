@@ -125,8 +125,10 @@ def _scratch_store():
 
 def _print_summary(report, seconds: float, quiet: bool) -> None:
     if report.rejected:
+        from inventory_cli.cli.render import visible
+
         for error in report.errors[:MAX_ERRORS_SHOWN]:
-            sys.stderr.write(f"line {error['line']}: {error['error']}\n")
+            sys.stderr.write(f"line {error['line']}: {visible(error['error'])}\n")
         if report.rejected > MAX_ERRORS_SHOWN:
             sys.stderr.write(
                 f"… and {render.plural(report.rejected - MAX_ERRORS_SHOWN, 'more bad row')} "

@@ -6,6 +6,7 @@ rich is imported only when a table is printed, to keep start-up short.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,34 @@ if TYPE_CHECKING:
     from inventory_cli.application.results import WriteResult
     from inventory_cli.application.queries import HistoryEntry
     from inventory_cli.storage.port import StockLine
+
+
+# Characters that act on a terminal instead of showing: C0 and C1 controls (ESC, CSI),
+# line and paragraph separators, direction overrides and isolates, lone surrogates.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def visible(text: str) -> str:
+    """Text as it may reach a terminal: whatever a file holds, controls shown escaped
+    (ESC as ``\\x1b``), so that output never clears a screen or reorders a line."""
+    if text.isprintable():
+        return text
+    return _UNSAFE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def safe_json(text: str) -> str:
+    """JSON text with every unsafe character written as a \\u escape: the same document,
+    but nothing in it acts on a terminal (json leaves C1 controls and U+202E raw)."""
+    return text if text.isprintable() else _UNSAFE.sub(_json_escape, text)
 
 
 def reader_left() -> None:
@@ -42,7 +71,7 @@ def _write(text: str) -> bool:
 
 
 def print_json(document: object) -> None:
-    _write(json.dumps(document, ensure_ascii=False, indent=None) + "\n")
+    _write(safe_json(json.dumps(document, ensure_ascii=False, indent=None)) + "\n")
 
 
 def write_result_json(result: WriteResult) -> dict[str, object]:
@@ -63,7 +92,7 @@ def plural(count: int, noun: str) -> str:
 
 
 def print_message(text: str) -> None:
-    _write(text + "\n")
+    _write(visible(text) + "\n")
 
 
 def _event_json(recorded: Any, data: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +132,8 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
     Away from a terminal (a pipe, a file, cron mail) rich adds nothing but time:
     laying out a 4,000-line table took it 4 s, the plain grid takes 0.1 s.
     """
-    cells = [["" if value is None else str(value) for value in row] for row in rows]
+    cells = [["" if value is None else visible(str(value)) for value in row] for row in rows]
+    title = None if title is None else visible(title)
     if not sys.stdout.isatty():
         _print_plain_grid(title, columns, cells, numeric)
         return
@@ -244,7 +274,7 @@ def write_ndjson(documents: Iterable[dict[str, Any]]) -> None:
     encode = json.JSONEncoder(ensure_ascii=False).encode
     try:
         for document in documents:
-            write(encode(document) + "\n")
+            write(safe_json(encode(document)) + "\n")
     except BrokenPipeError:  # `export | head`: stop reading the log
         reader_left()
 
