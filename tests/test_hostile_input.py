@@ -194,3 +194,37 @@ def test_importing_from_a_pipe_given_by_name_reads_it(tmp_path):
         os.close(read_end)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["applied"] == 1
+
+
+# -- finding 9: numbers beyond what SQLite stores are usage errors, not crashes -----------
+
+HUGE = ["99999999999999999999", "9223372036854775808"]
+
+
+@pytest.mark.parametrize("number", HUGE)
+@pytest.mark.parametrize("args", [
+    ("replay", "Q", "--position"), ("history", "Q", "--limit"), ("history", "--limit"),
+    ("diff", "--from-position"), ("diff", "--from-position", "0", "--to-position"),
+    ("export", "--after-position"), ("import", "-", "--batch-size"),
+])
+def test_a_huge_number_option_is_a_usage_error(invoke, db_path, args, number):
+    assert invoke("add", "Q", "1").exit_code == 0
+    result = invoke(*args, number, json=args[0] != "export", input="")
+    assert result.exit_code == 2, result.stderr
+    assert "bug" not in result.stderr
+    assert "9223372036854775807" in result.stderr
+
+
+def test_the_largest_position_sqlite_stores_is_still_accepted(invoke):
+    assert invoke("add", "Q", "1").exit_code == 0
+    result = invoke("replay", "Q", "--position", "9223372036854775807")
+    assert result.exit_code == 0
+    assert data(result)[0]["on_hand"] == 1
+
+
+@pytest.mark.parametrize("number", HUGE)
+def test_a_huge_anchor_position_is_a_usage_error(invoke, number):
+    assert invoke("add", "Q", "1").exit_code == 0
+    result = invoke("verify", "--anchor", f"{number}:{'0' * 64}")
+    assert result.exit_code == 2, result.stderr
+    assert "bug" not in result.stderr

@@ -6,6 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
+# Positions, limits and batch sizes end up in SQL: the largest integer SQLite stores.
+MAX_INTEGER = 2**63 - 1
+
 # Quantities are read as text and validated by the domain, so that "-5" or "1.5"
 # get the same clear message as "abc" instead of "No such option".
 QUANTITY_CONTEXT = {"ignore_unknown_options": True}

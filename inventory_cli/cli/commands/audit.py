@@ -8,7 +8,7 @@ import typer
 
 from inventory_cli.cli.boundary import EXIT_REFUSED, UsageProblem, guarded
 from inventory_cli.cli.context import parse_time, settings_of
-from inventory_cli.cli.options import Json
+from inventory_cli.cli.options import MAX_INTEGER, Json
 
 commands = typer.Typer()
 
@@ -54,7 +54,9 @@ def _anchor(text: str | None) -> tuple[int, str] | None:
         return None
     position, _, digest = text.partition(":")
     digest = digest.strip().lower()
-    if not position.strip().isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+    position = position.strip()
+    sound_position = position.isascii() and position.isdigit() and int(position[:20]) <= MAX_INTEGER
+    if not sound_position or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise UsageProblem(
             f"--anchor must be POSITION:HASH, e.g. 1200:{'0' * 64} (from `inventory verify --json`); "
             f"got {text!r}."
@@ -66,7 +68,7 @@ def _anchor(text: str | None) -> tuple[int, str] | None:
 @guarded
 def export(
     ctx: typer.Context,
-    after_position: Annotated[int, typer.Option(min=0, help="Only events after this position (resume from the last one you saw).")] = 0,
+    after_position: Annotated[int, typer.Option(min=0, max=MAX_INTEGER, help="Only events after this position (resume from the last one you saw).")] = 0,
     until: Annotated[Optional[str], typer.Option(help="Only events that occurred up to this date or time.", show_default=False)] = None,
 ) -> None:
     """Write the events as NDJSON in position order: the feed for backups and other systems."""

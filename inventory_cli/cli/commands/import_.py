@@ -8,7 +8,7 @@ import typer
 
 from inventory_cli.cli.boundary import UsageProblem, guarded
 from inventory_cli.cli.context import actor, settings_of
-from inventory_cli.cli.options import Json, Store, User
+from inventory_cli.cli.options import MAX_INTEGER, Json, Store, User
 
 commands = typer.Typer()
 
@@ -19,7 +19,7 @@ def import_(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(metavar="FILE", help="CSV or NDJSON file, or - for stdin (the default).")] = "-",
     fmt: Annotated[Optional[str], typer.Option("--format", help="csv or ndjson (default: from the extension; ndjson for stdin).", show_default=False)] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Commit every N rows (each batch all or nothing); every row then needs an id.", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, max=MAX_INTEGER, help="Commit every N rows (each batch all or nothing); every row then needs an id.", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report without writing.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary on success.")] = False,
     store: Store = "main",

@@ -8,7 +8,7 @@ import typer
 
 from inventory_cli.cli.boundary import UsageProblem, guarded
 from inventory_cli.cli.context import parse_time, read
-from inventory_cli.cli.options import AllStores, Json, OptionalProduct, Store
+from inventory_cli.cli.options import MAX_INTEGER, AllStores, Json, OptionalProduct, Store
 
 commands = typer.Typer()
 
@@ -45,7 +45,7 @@ def history(
     product: OptionalProduct = None,
     since: Annotated[Optional[str], typer.Option(help="From this date or time on (inclusive; local time unless an offset is given).", show_default=False)] = None,
     until: Annotated[Optional[str], typer.Option(help="Up to this date or time (inclusive).", show_default=False)] = None,
-    limit: Annotated[Optional[int], typer.Option(min=0, help="Keep only the latest N events (oldest first).", show_default=False)] = None,
+    limit: Annotated[Optional[int], typer.Option(min=0, max=MAX_INTEGER, help="Keep only the latest N events (oldest first).", show_default=False)] = None,
     store: Store = "main",
     as_json: Json = False,
 ) -> None:
@@ -79,7 +79,7 @@ def replay(
     product: OptionalProduct = None,
     all_stores: AllStores = False,
     until: Annotated[Optional[str], typer.Option(help="Stock as it was at this date or time (on occurred_at, inclusive).", show_default=False)] = None,
-    position: Annotated[Optional[int], typer.Option(min=0, help="Stock as it was after the event at this log position.", show_default=False)] = None,
+    position: Annotated[Optional[int], typer.Option(min=0, max=MAX_INTEGER, help="Stock as it was after the event at this log position.", show_default=False)] = None,
     store: Store = "main",
     as_json: Json = False,
 ) -> None:
@@ -105,8 +105,8 @@ def diff(
     all_stores: AllStores = False,
     since: Annotated[Optional[str], typer.Option(help="Compare from the state at this date or time …", show_default=False)] = None,
     until: Annotated[Optional[str], typer.Option(help="… to the state at this one (default: now).", show_default=False)] = None,
-    from_position: Annotated[Optional[int], typer.Option(min=0, help="Compare from the state after this log position …", show_default=False)] = None,
-    to_position: Annotated[Optional[int], typer.Option(min=0, help="… to the state after this one (default: now).", show_default=False)] = None,
+    from_position: Annotated[Optional[int], typer.Option(min=0, max=MAX_INTEGER, help="Compare from the state after this log position …", show_default=False)] = None,
+    to_position: Annotated[Optional[int], typer.Option(min=0, max=MAX_INTEGER, help="… to the state after this one (default: now).", show_default=False)] = None,
     store: Store = "main",
     as_json: Json = False,
 ) -> None:
