@@ -33,8 +33,9 @@ class Settings:
         return seconds
 
     def is_new(self) -> bool:
-        """True when the database file does not exist yet."""
-        return not self.db.startswith("file:") and not os.path.exists(self.db)
+        """True when the database file does not exist yet (a symbolic link that leads
+        nowhere, a loop included, is not new: opening it says what is wrong)."""
+        return not self.db.startswith("file:") and not os.path.lexists(self.db)
 
     def open(self, *, create: bool, location: str | None = None):  # -> SqliteEventStore | EmptyStore
         from inventory_cli.storage.sqlite import open_store

@@ -15,9 +15,9 @@ from typing import Literal
 from inventory_cli.storage.empty import EmptyStore
 from inventory_cli.storage.errors import StorageBusy, StorageError
 from inventory_cli.storage.sqlite import schema
+from inventory_cli.storage.sqlite.inspection import inspect_database_path
 from inventory_cli.storage.sqlite.store import SqliteEventStore
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 _BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 # Failures of the disk or the permissions around a sound file, not of its content.
 _ENVIRONMENT_CODES = {
@@ -40,19 +40,14 @@ def open_store(
     created. Raises StorageError for a file that is not ours or not usable.
     """
     is_uri = location.startswith("file:")
-    if not is_uri:
-        path = Path(location)
-        if path.is_dir():
-            raise StorageError(f"{location} is a directory, not a database file. Give a file path with --db.")
-        if not path.exists():
+    if not is_uri and location != ":memory:":
+        if inspect_database_path(location, create=create) == "missing":
             if not create:
                 return EmptyStore(location)
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                Path(location).parent.mkdir(parents=True, exist_ok=True)
             except OSError as error:
                 raise StorageError(f"Cannot create the folder for {location}: {error.strerror}.") from None
-        else:
-            _check_header(path)
     try:
         conn = sqlite3.connect(
             location, timeout=busy_timeout, isolation_level=None, uri=is_uri, check_same_thread=False
@@ -71,19 +66,6 @@ def open_store(
         conn.close()
         raise
     return SqliteEventStore(conn, location)
-
-
-def _check_header(path: Path) -> None:
-    try:
-        with path.open("rb") as file:
-            header = file.read(len(SQLITE_HEADER))
-    except OSError as error:
-        raise StorageError(f"Cannot read {path}: {error.strerror}.") from None
-    if header and header != SQLITE_HEADER:
-        raise StorageError(
-            f"{path} is not an SQLite database. Check the --db path or INVENTORY_DB; "
-            "the file was left untouched."
-        )
 
 
 def _schema_state(conn: sqlite3.Connection, location: str) -> Literal["empty", "old", "current"]:
@@ -113,7 +95,7 @@ def _schema_state(conn: sqlite3.Connection, location: str) -> Literal["empty", "
                 "Upgrade inventory; the file was left untouched."
             )
         return "current" if version == schema.CURRENT_VERSION else "old"
-    if app_id == 0 and version == 0 and objects == 0:
+    if app_id == 0 and objects == 0:  # a user_version alone holds nothing to lose
         return "empty"
     raise StorageError(
         f"The database {location} belongs to another application "

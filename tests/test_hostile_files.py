@@ -1,0 +1,201 @@
+"""Hostile files at the database path, from issue 13 (an adversarial trial).
+
+A database copied next to a ``-wal`` left by another database (finding 1), another
+application's WAL file with unsaved changes, a symlink loop (3), a FIFO (4), and
+smaller cases (11). Every case runs the real tool in a process on real files, and
+checks the files byte for byte afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import run_inventory
+
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX files")
+
+
+def _digest(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+def _pair(db: Path) -> tuple[str | None, str | None, int]:
+    """The database's and its -wal's content, and the database's size."""
+    wal = Path(f"{db}-wal")
+    return _digest(db), _digest(wal), db.stat().st_size
+
+
+def _import(db: Path, rows: list[dict]) -> None:
+    source = db.parent / f"{db.stem}-rows.ndjson"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = run_inventory(db, "import", str(source), "--quiet")
+    assert result.returncode == 0, result.stderr
+
+
+@contextlib.contextmanager
+def _held_open(db: Path):
+    """A reader connection kept open, so that writers leave their pages in the -wal."""
+    conn = sqlite3.connect(db)
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    try:
+        yield
+    finally:
+        conn.close()
+
+
+def _stale_wal_of_another_database(tmp_path: Path, products: list[str]) -> bytes:
+    """The -wal a database leaves behind when its writer dies before a checkpoint."""
+    other = tmp_path / "other" / "b.db"
+    other.parent.mkdir()
+    assert run_inventory(other, "add", "SEED", "1").returncode == 0
+    with _held_open(other):
+        for product in products:
+            assert run_inventory(other, "add", product, "7").returncode == 0
+        wal = Path(f"{other}-wal").read_bytes()
+    assert len(wal) > 32
+    return wal
+
+
+def _mispaired(tmp_path: Path, events: int) -> Path:
+    """x3.db: a copy of an inventory database, next to the -wal of another one."""
+    original = tmp_path / "a.db"
+    _import(original, [{"op": "add", "product": f"P{n % 40}", "quantity": 1} for n in range(events)])
+    x3 = tmp_path / "x3.db"
+    shutil.copyfile(original, x3)
+    Path(f"{x3}-wal").write_bytes(_stale_wal_of_another_database(tmp_path, ["OTHER-1", "OTHER-2"]))
+    return x3
+
+
+# -- finding 1: a -wal that does not belong to the database ---------------------------------
+
+
+@pytest.mark.parametrize("events", [3_000, 3], ids=["large", "small"])
+@pytest.mark.parametrize("args", [("stock", "P1", "--json"), ("verify", "--json"), ("add", "P1", "1")])
+def test_a_wal_left_by_another_database_is_refused_and_both_files_stay_as_they_were(tmp_path, events, args):
+    x3 = _mispaired(tmp_path, events)
+    before = _pair(x3)
+    result = run_inventory(x3, *args)
+    assert result.returncode == 74, result.stdout + result.stderr
+    assert "-wal" in result.stderr and "untouched" in result.stderr
+    assert "OTHER" not in result.stdout
+    assert _pair(x3) == before
+    # With the stray -wal moved aside, the database is whole.
+    Path(f"{x3}-wal").rename(tmp_path / "stray-wal")
+    Path(f"{x3}-shm").unlink(missing_ok=True)
+    check = run_inventory(x3, "verify", "--json")
+    assert check.returncode == 0, check.stderr
+    assert json.loads(check.stdout)["events"] == events
+
+
+def test_a_wal_left_by_a_crash_of_this_database_is_recovered(tmp_path):
+    """The -wal that belongs to the file (a writer killed before its checkpoint) is not
+    mistaken for a stray one: its events are there."""
+    db = tmp_path / "inv.db"
+    _import(db, [{"op": "add", "product": "A", "quantity": 1}] * 50)
+    crashed = tmp_path / "crashed.db"
+    with _held_open(db):
+        for _ in range(3):
+            assert run_inventory(db, "add", "A", "2").returncode == 0
+        shutil.copyfile(db, crashed)
+        shutil.copyfile(f"{db}-wal", f"{crashed}-wal")
+    assert Path(f"{crashed}-wal").stat().st_size > 32
+    result = run_inventory(crashed, "verify", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["events"] == 53
+    stock = run_inventory(crashed, "stock", "A", "--json")
+    assert json.loads(stock.stdout)[0]["on_hand"] == 56
+
+
+def _foreign_wal_database(path: Path) -> None:
+    """Another application's file in WAL mode, with changes still in its -wal."""
+    copy_from = path.parent / "app-original.db"
+    conn = sqlite3.connect(copy_from, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    for n in range(20):
+        conn.execute("INSERT INTO notes VALUES (?)", (f"unsaved {n}",))
+    shutil.copyfile(copy_from, path)
+    shutil.copyfile(f"{copy_from}-wal", f"{path}-wal")
+    conn.close()
+
+
+@pytest.mark.parametrize("args", [("stock",), ("add", "A", "1"), ("verify", "--json")])
+def test_another_applications_wal_database_is_refused_and_its_wal_left_as_it_was(tmp_path, args):
+    app_db = tmp_path / "app.db"
+    _foreign_wal_database(app_db)
+    before = _pair(app_db)
+    result = run_inventory(app_db, *args)
+    assert result.returncode == 74
+    assert "another application" in result.stderr
+    assert _pair(app_db) == before
+    conn = sqlite3.connect(f"file:{app_db}?mode=ro", uri=True)
+    assert conn.execute("SELECT count(*) FROM notes").fetchone()[0] == 20
+    conn.close()
+
+
+# -- findings 3 and 4: symlink loops, FIFOs, directories, devices ----------------------------
+
+
+@posix_only
+@pytest.mark.parametrize("args", [("verify", "--json"), ("stock",), ("export",),
+                                  ("rebuild-projections", "--check"), ("add", "A", "1"),
+                                  ("import", "-")])
+def test_a_symlink_loop_is_refused_with_74_not_read_as_an_empty_database(tmp_path, args):
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    a.symlink_to(b)
+    b.symlink_to(a)
+    result = run_inventory(a, *args)
+    assert result.returncode == 74, result.stdout
+    assert "symbolic link" in result.stderr
+    assert result.stdout == ""
+
+
+@posix_only
+@pytest.mark.parametrize("args", [("stock",), ("verify", "--json"), ("add", "A", "1"), ("export",)])
+def test_a_fifo_at_the_path_is_refused_at_once(tmp_path, args):
+    fifo = tmp_path / "fifo.db"
+    os.mkfifo(fifo)
+    result = run_inventory(fifo, *args, timeout=30)  # before the fix: blocked until killed
+    assert result.returncode == 74
+    assert "not a regular file" in result.stderr
+
+
+@pytest.mark.parametrize("args", [("stock",), ("add", "A", "1")])
+def test_a_directory_at_the_path_is_refused(tmp_path, args):
+    folder = tmp_path / "folder.db"
+    folder.mkdir()
+    result = run_inventory(folder, *args)
+    assert result.returncode == 74
+    assert "directory" in result.stderr
+
+
+@posix_only
+def test_a_device_at_the_path_is_refused(tmp_path):
+    result = run_inventory(Path("/dev/null"), "add", "A", "1")
+    assert result.returncode == 74
+    assert "not a regular file" in result.stderr
+
+
+# -- finding 11: a file with user_version 7 and no tables ------------------------------------
+
+
+def test_a_file_with_a_user_version_and_no_tables_is_an_empty_database(tmp_path):
+    db = tmp_path / "v7.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA user_version = 7")
+    conn.close()
+    query = run_inventory(db, "stock", "--json")
+    assert (query.returncode, query.stdout.strip()) == (0, "[]")
+    write = run_inventory(db, "add", "A", "1")
+    assert write.returncode == 0, write.stderr
+    assert json.loads(run_inventory(db, "verify", "--json").stdout)["events"] == 1
