@@ -199,3 +199,54 @@ def test_a_file_with_a_user_version_and_no_tables_is_an_empty_database(tmp_path)
     write = run_inventory(db, "add", "A", "1")
     assert write.returncode == 0, write.stderr
     assert json.loads(run_inventory(db, "verify", "--json").stdout)["events"] == 1
+
+
+# -- finding 6: a byte that is not UTF-8, written behind the triggers' back ---------------
+
+TAMPERED_ACTOR = "CAST(x'726f6f74ff1b5b324a' AS TEXT)"  # "root", 0xff, ESC [2J (clear screen)
+
+
+def _tamper_actor(db: Path, position: int) -> None:
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER events_refuse_update")
+    conn.execute(f"UPDATE events SET actor = {TAMPERED_ACTOR} WHERE position = ?", (position,))
+    conn.commit()
+    conn.close()
+
+
+@pytest.fixture
+def tampered_db(tmp_path) -> Path:
+    db = tmp_path / "inv.db"
+    for product in ("A", "B", "C"):
+        assert run_inventory(db, "add", product, "5").returncode == 0
+    _tamper_actor(db, 2)
+    return db
+
+
+def test_verify_names_the_position_of_a_byte_that_is_not_utf8(tampered_db):
+    result = run_inventory(tampered_db, "verify", "--json")
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is False and report["first_bad_position"] == 2 and report["events"] == 3
+    assert "\x1b" not in result.stdout + result.stderr
+    plain = run_inventory(tampered_db, "verify")
+    assert plain.returncode == 1 and "position 2" in plain.stdout
+    assert "\x1b" not in plain.stdout + plain.stderr
+
+
+def test_reading_a_byte_that_is_not_utf8_says_so_escaped_and_points_to_verify(tampered_db):
+    for args in (("history", "B"), ("export",)):
+        result = run_inventory(tampered_db, *args)
+        assert result.returncode == 74, result.stderr
+        assert "not UTF-8" in result.stderr and "inventory verify" in result.stderr
+        assert "free disk space" not in result.stderr
+        assert "\x1b" not in result.stdout + result.stderr
+
+
+def test_writes_beside_a_byte_that_is_not_utf8_go_on_and_verify_still_reports_it(tampered_db):
+    """The decision (docs/guarantees.md): the log stays append-only and writable, as after
+    any other change behind the tool's back; verify keeps naming the changed event."""
+    result = run_inventory(tampered_db, "add", "A", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(run_inventory(tampered_db, "verify", "--json").stdout)
+    assert (report["events"], report["first_bad_position"]) == (4, 2)
