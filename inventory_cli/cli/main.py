@@ -44,7 +44,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "queries": ("stock", "history", "replay", "diff"),
     "audit": ("verify", "export"),
     "import_": ("import",),
-    "maintenance": ("rebuild-projections",),
+    "maintenance": ("rebuild-projections", "backup"),
 }
 
 

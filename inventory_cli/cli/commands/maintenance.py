@@ -1,4 +1,4 @@
-"""Looking after the projections: rebuild-projections."""
+"""Looking after the database: rebuild-projections, backup."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from inventory_cli.cli.boundary import EXIT_REFUSED, guarded
+from inventory_cli.cli.boundary import EXIT_REFUSED, UsageProblem, fail, guarded
 from inventory_cli.cli.context import settings_of
 from inventory_cli.cli.options import Json
 
@@ -51,6 +51,35 @@ def rebuild_projections(
         raise typer.Exit(EXIT_REFUSED)
 
 
+@commands.command(epilog="Example: inventory backup /mnt/usb/shop-2026-12-05.db\n\n"
+                  "A single file that needs no -wal beside it; copying the database with cp "
+                  "while a -wal exists is not a backup.")
+@guarded
+def backup(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(metavar="PATH", help="The new file to write (an existing one is refused).", show_default=False)],
+    as_json: Json = False,
+) -> None:
+    """Write a consistent copy of the database to a new file, while others keep working."""
+    from inventory_cli.cli import render
+    from inventory_cli.storage.sqlite.backup import BackupRefused, back_up
+
+    settings = settings_of(ctx)
+    if not path:
+        raise UsageProblem("Give the backup's file name: inventory backup PATH.")
+    try:
+        report = back_up(settings.db, path, busy_timeout=settings.busy_timeout())
+    except BackupRefused as refusal:
+        fail(str(refusal), EXIT_REFUSED)
+    if as_json:
+        render.print_json(report._asdict())
+    else:
+        render.print_message(
+            f"Backed up {render.plural(report.events, 'event')} to {report.path} "
+            f"({report.size:,} bytes; head {report.head_position}:{report.head_hash})."
+        )
+
+
 def register(app: typer.Typer) -> None:
-    """Add rebuild-projections to the app."""
+    """Add rebuild-projections and backup to the app."""
     app.registered_commands.extend(commands.registered_commands)
