@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+from inventory_cli.application.clock import warn_if_behind
 from inventory_cli.application.commands import (
     AddStock,
     Command,
@@ -358,6 +359,9 @@ class WriteSession:
     def _occurred_at(self, stream: _Stream, at: str | None) -> str:
         if at is None:
             # The clock may have been set back; never date an event before its stream's last.
+            if stream.last_occurred_at > self._now:
+                where = f"{stream.info.product!r} in store {stream.info.store!r}"
+                warn_if_behind(self._store, stream.info.stream_id, where, self._now, stream.last_occurred_at)
             return max(self._now, stream.last_occurred_at)
         if at > self._now:
             raise InvalidValue(f"'at' {at} is in the future; give the time the change happened.")

@@ -6,6 +6,7 @@ import functools
 import os
 import sqlite3
 import sys
+import warnings
 from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
@@ -90,11 +91,19 @@ def _busy_message(error: BaseException) -> str:
     )
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    """A warning of the tool (a clock behind the log) as one line on stderr."""
+    from inventory_cli.cli.render import visible
+
+    sys.stderr.write(f"inventory: warning: {visible(str(message))}\n")
+
+
 def guarded(function: F) -> F:
     """Run a command body, turning every error into a message and an exit code."""
 
     @functools.wraps(function)
     def wrapper(*args: object, **kwargs: object) -> object:
+        warnings.showwarning = _show_warning
         try:
             return function(*args, **kwargs)
         except (typer.Exit, typer.Abort, SystemExit):

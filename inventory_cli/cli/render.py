@@ -280,6 +280,20 @@ def write_ndjson(documents: Iterable[dict[str, Any]]) -> None:
 
 
 def verify_sentence(document: dict[str, Any], anchor: str | None) -> str:
+    return _verify_outcome(document, anchor) + _dated_ahead_sentence(document)
+
+
+def _dated_ahead_sentence(document: dict[str, Any]) -> str:
+    count = document.get("dated_after_recorded")
+    if not count:
+        return ""
+    return (f" {plural(count, 'event')} {'is' if count == 1 else 'are'} dated after "
+            f"{'it was' if count == 1 else 'they were'} recorded, the first at position "
+            f"{document['first_dated_after_recorded']}: a clock was ahead when an earlier event "
+            "of that product was written; check the computers' clocks.")
+
+
+def _verify_outcome(document: dict[str, Any], anchor: str | None) -> str:
     if document["ok"]:
         text = (f"The log holds: {plural(document['events'], 'event')} chained, projections match. "
                 f"Head: {document['head_position']}:{document['head_hash']}")

@@ -103,6 +103,10 @@ class ChainReport(NamedTuple):
     head_position: int
     head_hash: str | None
     anchor_ok: bool | None  # None: no anchor was given
+    # Events whose occurred_at is more than a few minutes after their recorded_at (a
+    # clock that was ahead when an earlier event of the stream was written).
+    dated_after_recorded: int = 0
+    first_dated_after_recorded: int | None = None
 
 
 class RebuildReport(NamedTuple):

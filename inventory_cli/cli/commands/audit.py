@@ -41,6 +41,9 @@ def verify(
     }
     if chain.anchor_ok is not None:
         document["anchor_ok"] = chain.anchor_ok
+    if chain.dated_after_recorded:  # a clock was ahead once; the chain itself holds
+        document["dated_after_recorded"] = chain.dated_after_recorded
+        document["first_dated_after_recorded"] = chain.first_dated_after_recorded
     if as_json:
         render.print_json(document)
     else:

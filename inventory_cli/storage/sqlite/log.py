@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 
 from inventory_cli.domain.events import Event
 from inventory_cli.storage.chain import GENESIS, HASHED_COLUMNS_SQL, event_hash, payload, stored_event
@@ -233,6 +234,7 @@ class EventLog:
         """
         previous, first_bad, count, head = GENESIS, None, 0, (0, None)
         anchor_ok = None if anchor is None else False
+        dated_ahead, first_ahead = 0, None
         rows = self.conn.execute(
             f"SELECT {HASHED_COLUMNS_SQL}, e.hash FROM events AS e"
             " JOIN streams AS s USING (stream_id) ORDER BY e.position"
@@ -250,6 +252,22 @@ class EventLog:
                 first_bad = row[0] if row[0] == count or expected != stored else count
             if anchor is not None and row[0] == anchor[0]:
                 anchor_ok = stored == anchor[1] and expected == stored and first_bad is None
+            try:
+                if row[7] > row[8] and _minutes_apart(row[8], row[7]) > DATED_AHEAD_MINUTES:
+                    dated_ahead += 1
+                    first_ahead = first_ahead or row[0]
+            except TypeError:  # a time changed into another type: the hash already says so
+                pass
             previous = stored
             head = (row[0], stored)
-        return ChainReport(count, first_bad, head[0], head[1], anchor_ok)
+        return ChainReport(count, first_bad, head[0], head[1], anchor_ok, dated_ahead, first_ahead)
+
+
+DATED_AHEAD_MINUTES = 5  # application.clock.TOLERANCE: beyond it, a write warns
+
+
+def _minutes_apart(earlier: str, later: str) -> float:
+    try:
+        return (datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds() / 60
+    except (ValueError, TypeError):  # a time changed behind the tool's back: the hash says so
+        return 0.0
