@@ -250,3 +250,44 @@ def test_writes_beside_a_byte_that_is_not_utf8_go_on_and_verify_still_reports_it
     assert result.returncode == 0, result.stderr
     report = json.loads(run_inventory(tampered_db, "verify", "--json").stdout)
     assert (report["events"], report["first_bad_position"]) == (4, 2)
+
+
+# -- finding 11: a full disk is called full -------------------------------------------------
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 600 KiB tmpfs holding a database, then filled to its last byte (needs root)."""
+    import subprocess
+
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("filling a disk needs a tiny filesystem: mounting a tmpfs needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tiny tmpfs here: {mounted.stderr.strip()[:200]}")
+    try:
+        db = folder / "inv.db"
+        assert run_inventory(db, "add", "A", "1").returncode == 0
+        fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        yield db
+    finally:
+        if subprocess.run(["umount", str(folder)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.mark.parametrize("args", [("add", "A", "5"), ("stock",)])
+def test_a_full_disk_is_reported_as_full_not_as_a_disk_io_error(full_disk, args):
+    result = run_inventory(full_disk, *args)
+    assert result.returncode == 74
+    assert "full" in result.stderr and "free some disk space" in result.stderr.lower()
+    assert "I/O error" not in result.stderr

@@ -7,6 +7,7 @@ database that does not exist, opened only to read, is an ``EmptyStore``.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -78,6 +79,8 @@ def _schema_state(conn: sqlite3.Connection, location: str) -> Literal["empty", "
         if is_busy(error):
             raise StorageBusy(str(error)) from None
         if (getattr(error, "sqlite_errorcode", 0) & 0xFF) in _ENVIRONMENT_CODES:
+            if disk_is_full(location):
+                raise StorageError(full_disk_message(location)) from None
             raise StorageError(
                 f"The database {location} can't be opened ({error}). Check the free "
                 "disk space and the permissions of the file and its folder; the file was "
@@ -102,6 +105,26 @@ def _schema_state(conn: sqlite3.Connection, location: str) -> Literal["empty", "
         "(it has tables but not inventory's schema). Use another --db path; "
         "the file was left untouched."
     )
+
+
+# SQLite needs room for the -shm (32 KiB) and the -wal before it can even read.
+_ROOM_NEEDED = 256 * 1024
+
+
+def disk_is_full(location: str) -> bool:
+    """True when the folder of the database has (almost) no free space left: SQLite
+    then often says "disk I/O error" (its -shm cannot grow) rather than "full"."""
+    try:
+        folder = os.statvfs(os.path.dirname(os.path.abspath(location)))
+    except (OSError, AttributeError):  # no statvfs on this system
+        return False
+    return folder.f_bavail * folder.f_frsize < _ROOM_NEEDED
+
+
+def full_disk_message(location: str) -> str:
+    return (f"The disk that holds {location} is full: SQLite has no room for its working "
+            "files. Free some disk space and try again; nothing was written and the file was "
+            "left untouched.")
 
 
 def _initialise(conn: sqlite3.Connection, location: str) -> None:
