@@ -16,7 +16,6 @@ import os
 import sqlite3
 import stat
 from typing import Literal, NamedTuple
-from urllib.parse import quote
 
 from inventory_cli.storage.errors import StorageError
 from inventory_cli.storage.sqlite.schema import APPLICATION_ID as _APPLICATION_ID
@@ -155,10 +154,16 @@ class _View(NamedTuple):
     head: tuple[int, str, str, str] | None  # position, type, data, recorded_at of the last event
 
 
+def _uri(location: str, parameters: str) -> str:
+    from urllib.parse import quote  # only on this rare path
+
+    return f"file:{quote(os.path.abspath(location))}?{parameters}"
+
+
 def _view(location: str, parameters: str) -> _View:
     """The file read through SQLite without writing: ``immutable=1`` reads the file alone
     (its -wal ignored), ``mode=ro`` the file with its -wal applied in memory only."""
-    conn = sqlite3.connect(f"file:{quote(os.path.abspath(location))}?{parameters}", uri=True)
+    conn = sqlite3.connect(_uri(location, parameters), uri=True)
     try:
         application_id = conn.execute("PRAGMA application_id").fetchone()[0]
         tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
@@ -201,7 +206,7 @@ def _continues(location: str, alone: _View | None, combined: _View) -> bool:
         return True  # nothing in the file alone that the -wal could have replaced
     if combined.application_id != _APPLICATION_ID or combined.head is None:
         return False
-    conn = sqlite3.connect(f"file:{quote(os.path.abspath(location))}?mode=ro", uri=True)
+    conn = sqlite3.connect(_uri(location, "mode=ro"), uri=True)
     try:
         row = conn.execute(
             "SELECT position, type, data, recorded_at FROM events WHERE position = ?", (alone.head[0],)
