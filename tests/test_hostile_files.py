@@ -291,3 +291,25 @@ def test_a_full_disk_is_reported_as_full_not_as_a_disk_io_error(full_disk, args)
     assert result.returncode == 74
     assert "full" in result.stderr and "free some disk space" in result.stderr.lower()
     assert "I/O error" not in result.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="Linux lists POSIX locks in /proc/locks")
+def test_inspecting_a_file_in_use_keeps_the_locks_of_connections_in_the_same_process(invoke, db_path):
+    """Closing any descriptor of a file drops all of a process's POSIX locks on it; the
+    inspection must not do that to a connection the same process holds (the CLI in
+    process, as in these tests, or a program that embeds the store)."""
+    assert invoke("add", "A", "1").exit_code == 0
+    holder = sqlite3.connect(db_path)
+    holder.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    try:
+        assert invoke("add", "A", "1").exit_code == 0  # frames stay in the -wal
+        shm = os.stat(f"{db_path}-shm")
+        device = f"{os.major(shm.st_dev):02x}:{os.minor(shm.st_dev):02x}:{shm.st_ino}"
+        locks = lambda: [l for l in Path("/proc/locks").read_text().splitlines()  # noqa: E731
+                         if device in l.split() and str(os.getpid()) in l.split()]
+        assert locks(), "the holder's lock on the -shm is listed"
+        result = invoke("stock", "A")
+        assert result.exit_code == 0 and json.loads(result.stdout)[0]["on_hand"] == 2
+        assert locks(), "the inspection dropped this process's lock on the -shm"
+    finally:
+        holder.close()

@@ -126,13 +126,51 @@ def _has_frames(wal: str) -> bool:
 
 def _open_elsewhere(location: str) -> bool:
     """True when some connection has the database open (its -wal is then in use, not
-    left over), or when that cannot be told on this system."""
+    left over), or when that cannot be told on this system.
+
+    Every open connection holds a POSIX read lock on byte 128 of the -shm. Linux
+    lists the locks in /proc/locks, which is read without opening the -shm: closing
+    any descriptor of a file drops all of this process's POSIX locks on it, those of
+    SQLite connections the same process may hold included. Elsewhere the lock is
+    probed through a descriptor of our own (safe in the one-command CLI process).
+    """
+    shm = f"{location}-shm"
+    try:
+        info = os.stat(shm)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    listed = _listed_lock(info)
+    return _probed_lock(shm) if listed is None else listed
+
+
+def _listed_lock(info: os.stat_result) -> bool | None:
+    """Whether /proc/locks shows a lock over the dead-man-switch byte (None: no such list)."""
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as listing:
+            lines = listing.read().splitlines()
+    except OSError:
+        return None
+    device = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    for line in lines:
+        fields = line.split()
+        if device not in fields:
+            continue
+        at = fields.index(device)
+        start, end = fields[at + 1:at + 3]
+        if int(start) <= _SHM_DEAD_MAN_SWITCH and (end == "EOF" or _SHM_DEAD_MAN_SWITCH <= int(end)):
+            return True
+    return False
+
+
+def _probed_lock(shm: str) -> bool:
     try:
         import fcntl
     except ImportError:
         return True
     try:
-        fd = os.open(f"{location}-shm", os.O_RDWR)
+        fd = os.open(shm, os.O_RDWR)
     except FileNotFoundError:
         return False
     except OSError:
