@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from inventory_cli import __version__
-from inventory_cli.cli.boundary import flush_stdout
+from inventory_cli.cli.boundary import EXIT_USAGE, fail, flush_stdout
 from inventory_cli.cli.context import Settings
 
 # Typer draws help and usage errors with rich boxes; plain text where that would
@@ -61,6 +61,7 @@ def main_options(
         typer.Option(
             "--db",
             envvar="INVENTORY_DB",
+            metavar="PATH",
             help="The SQLite file (default: inventory.db in the user data folder).",
             show_default=False,
         ),
@@ -69,7 +70,23 @@ def main_options(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
-    ctx.obj = Settings(db)
+    # By name: typer carries its own copy of click, whose enum is not click's.
+    from_env = getattr(ctx.get_parameter_source("db"), "name", "") != "COMMANDLINE"
+    ctx.obj = Settings(_location(None if from_env else db))
+
+
+def _location(db: str | None) -> str | None:
+    """--db, else INVENTORY_DB; a location given empty is a mistake, never the default file.
+
+    click reads an empty INVENTORY_DB as unset, so the environment is asked again here:
+    `--db "$DB"` with DB unset, or `INVENTORY_DB=`, must not write to the user's real data.
+    """
+    given = db if db is not None else os.environ.get("INVENTORY_DB")
+    if given is not None and not given.strip():
+        source = "--db" if db is not None else "INVENTORY_DB"
+        fail(f"{source} is empty; give the database file's path (or leave {source} out "
+             "to use the default file). Nothing was written.", EXIT_USAGE)
+    return given
 
 
 def build_app(modules: Iterable[str] = COMMAND_MODULES) -> typer.Typer:
