@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from conftest import _built_once, cli_env, event_count
+from conftest import _built_once, cli_env, event_count, inventory_argv, process_env, run_inventory
 from inventory_cli.cli.main import app
 
 
@@ -45,3 +49,67 @@ def test_a_given_location_still_wins_over_an_empty_environment_variable(tmp_path
     result = _run(["--db", str(db), "add", "SKU", "1"], env)
     assert result.exit_code == 0, result.stderr
     assert event_count(db) == 1
+
+
+# -- a reader that stops early -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def busy_store(tmp_path_factory) -> Path:
+    """A store whose every listing is far longer than a pipe's buffer (64 KiB)."""
+    db = tmp_path_factory.mktemp("busy") / "inv.db"
+    rows = db.parent / "rows.ndjson"
+    rows.write_text("".join(
+        json.dumps({"op": "add", "product": f"SKU-{i % 2500:05}", "quantity": 1 + i % 7}) + "\n"
+        for i in range(6000)
+    ))
+    assert run_inventory(db, "import", str(rows)).returncode == 0
+    return db
+
+
+@pytest.mark.parametrize("command", [
+    ["export"], ["stock"], ["stock", "--json"], ["history"], ["history", "--json"],
+    ["product", "list"], ["replay"], ["history", "SKU-00001"],
+])
+def test_a_reader_that_stops_after_one_line_is_not_an_error(busy_store, command):
+    """`inventory export | head -1`: a real reader that leaves after its first line."""
+    pipeline = subprocess.run(
+        f"( {' '.join(map(shlex.quote, inventory_argv(busy_store, *command)))} 2> stderr.txt;"
+        " echo $? > status.txt ) | head -1",
+        shell=True, cwd=busy_store.parent, env=process_env(), capture_output=True, text=True,
+        timeout=120,
+    )
+    assert pipeline.stdout.count("\n") == 1
+    assert (busy_store.parent / "status.txt").read_text().strip() == "0"
+    assert (busy_store.parent / "stderr.txt").read_text() == ""
+
+
+def _with_stdout_closed(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run with stdout a pipe nobody reads any more: every write to it fails (EPIPE)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(inventory_argv(db, *args), env=process_env(), stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize("json_output", [False, True])
+def test_a_committed_write_whose_reader_has_gone_exits_0_and_stays_written(db_path, json_output):
+    result = _with_stdout_closed(db_path, "add", "SKU", "3", *(["--json"] if json_output else []))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert event_count(db_path) == 1
+
+
+def test_a_refused_write_keeps_its_exit_code_when_stdout_is_closed(db_path):
+    result = _with_stdout_closed(db_path, "remove", "SKU", "3")
+    assert result.returncode == 1
+    assert "only 0 available" in result.stderr or "available" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["export"], ["stock"], ["history", "--json"], ["product", "list"],
+                                     ["reservations"], ["transfers"], ["verify"]])
+def test_a_query_whose_stdout_is_closed_exits_0_quietly(busy_store, command):
+    result = _with_stdout_closed(busy_store, *command)
+    assert (result.returncode, result.stderr) == (0, "")

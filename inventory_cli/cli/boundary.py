@@ -98,8 +98,14 @@ def _show_warning(message: Warning | str, category: type[Warning], *_: object, *
     sys.stderr.write(f"inventory: warning: {visible(str(message))}\n")
 
 
-def guarded(function: F) -> F:
-    """Run a command body, turning every error into a message and an exit code."""
+def guarded(function: F | None = None, *, query: bool = False) -> F:
+    """Run a command body, turning every error into a message and an exit code.
+
+    ``@guarded(query=True)`` marks a command that writes nothing: interrupted, it ends
+    with exit 130 without a word about what was not written.
+    """
+    if function is None:
+        return functools.partial(guarded, query=query)  # type: ignore[return-value]
 
     @functools.wraps(function)
     def wrapper(*args: object, **kwargs: object) -> object:
@@ -116,6 +122,8 @@ def guarded(function: F) -> F:
             reader_left()
             raise typer.Exit(0) from None
         except KeyboardInterrupt as error:
+            if query:
+                raise typer.Exit(130) from None
             fail(exit_code_for(error)[1], 130)
         except Exception as error:
             if os.environ.get("INVENTORY_DEBUG", "").lower() in ("1", "true", "yes"):

@@ -15,7 +15,7 @@ commands = typer.Typer()
 
 @commands.command(epilog="Example: inventory verify --anchor 1200:3f5a…\n\n"
                   "Exit 0 when the chain and the projections hold; 1 naming the first bad position.")
-@guarded
+@guarded(query=True)
 def verify(
     ctx: typer.Context,
     anchor: Annotated[Optional[str], typer.Option(metavar="POSITION:HASH", help="A head written down earlier (from `verify --json`) that the chain must still pass through.", show_default=False)] = None,
@@ -68,7 +68,7 @@ def _anchor(text: str | None) -> tuple[int, str] | None:
 
 
 @commands.command(epilog="Example: inventory export --after-position 1200 > events.ndjson")
-@guarded
+@guarded(query=True)
 def export(
     ctx: typer.Context,
     after_position: Annotated[int, typer.Option(min=0, max=MAX_INTEGER, help="Only events after this position (resume from the last one you saw).")] = 0,

@@ -45,7 +45,7 @@ def product_set(
 
 
 @product_app.command("list", epilog="Example: inventory product list --all-stores")
-@guarded
+@guarded(query=True)
 def product_list(
     ctx: typer.Context,
     all_stores: AllStores = False,

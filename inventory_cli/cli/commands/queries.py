@@ -14,7 +14,7 @@ commands = typer.Typer()
 
 
 @commands.command(epilog="Example: inventory stock SKU-1 --all-stores")
-@guarded
+@guarded(query=True)
 def stock(
     ctx: typer.Context,
     product: OptionalProduct = None,
@@ -39,7 +39,7 @@ def stock(
 
 @commands.command(epilog="Example: inventory history SKU-1 --since 2026-11-01 --limit 20\n\n"
                   "Example (the whole store, for an end-of-day review): inventory history --since 2026-11-27")
-@guarded
+@guarded(query=True)
 def history(
     ctx: typer.Context,
     product: OptionalProduct = None,
@@ -73,7 +73,7 @@ def history(
 
 
 @commands.command(epilog="Example: inventory replay SKU-1 --until 2026-11-01T18:00")
-@guarded
+@guarded(query=True)
 def replay(
     ctx: typer.Context,
     product: OptionalProduct = None,
@@ -98,7 +98,7 @@ def replay(
 
 @commands.command(epilog="Example: inventory diff --since 2026-11-26 --until 2026-11-27\n\n"
                   "Example: inventory diff SKU-1 --from-position 100 --to-position 250 --json")
-@guarded
+@guarded(query=True)
 def diff(
     ctx: typer.Context,
     product: OptionalProduct = None,

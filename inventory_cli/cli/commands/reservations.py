@@ -115,7 +115,7 @@ def expire(
 
 
 @commands.command(epilog="Example: inventory reservations SKU-1 --all-stores")
-@guarded
+@guarded(query=True)
 def reservations(
     ctx: typer.Context,
     product: OptionalProduct = None,

@@ -64,7 +64,7 @@ def receive(
 
 
 @commands.command(epilog="Example: inventory transfers --open")
-@guarded
+@guarded(query=True)
 def transfers(
     ctx: typer.Context,
     open_only: Annotated[bool, typer.Option("--open", help="Only transfers still in transit.")] = False,
