@@ -4,6 +4,7 @@ tables that fit, local times, the pager (docs/commands.md, "At a terminal")."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,20 @@ def test_ctrl_c_ends_a_query_with_130_and_no_word_about_writing(long_log, comman
         shown = term.finish()
     assert shown.exit_code == 130
     assert "written" not in shown.text and "Traceback" not in shown.text
+
+
+def test_help_on_a_terminal_groups_commands_in_panels_and_shows_no_python_types(tmp_path):
+    with Terminal(tmp_path / "none.db", "--help", rows=24, columns=80) as term:
+        shown = term.finish()
+    assert shown.exit_code == 0
+    panels = re.findall(r"╭─ (.+?) ─", shown.text)
+    assert panels == ["Options", "Stock moves", "Reservations", "Transfers", "Products", "Queries",
+                      "Audit", "Maintenance"]
+    assert "<bool>" not in shown.text and "<str>" not in shown.text
+
+
+def test_help_of_a_command_on_a_terminal_reads_like_its_usage(tmp_path):
+    with Terminal(tmp_path / "none.db", "add", "--help", rows=24, columns=80) as term:
+        shown = term.finish()
+    assert "Usage: inventory add PRODUCT QUANTITY [OPTIONS]" in shown.text
+    assert "<" not in shown.text and "{" not in shown.text

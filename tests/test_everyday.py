@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,41 @@ def test_a_refused_write_keeps_its_exit_code_when_stdout_is_closed(db_path):
 def test_a_query_whose_stdout_is_closed_exits_0_quietly(busy_store, command):
     result = _with_stdout_closed(busy_store, *command)
     assert (result.returncode, result.stderr) == (0, "")
+
+
+# -- help --------------------------------------------------------------------------------
+
+PANELS = ["Stock moves", "Reservations", "Transfers", "Products", "Queries", "Audit", "Maintenance"]
+
+
+def test_a_bare_inventory_prints_the_help_with_the_commands_in_panels(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "inventory_cli"], env=process_env(),
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert result.stdout.startswith("Usage: inventory [OPTIONS] COMMAND")
+    headings = [line[:-1] for line in result.stdout.splitlines() if line.endswith(":") and line[0] != " "]
+    assert headings[headings.index("Options") + 1:] == PANELS
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("command", "usage"), [
+    (["add"], "inventory add PRODUCT QUANTITY [OPTIONS]"),
+    (["reserve"], "inventory reserve PRODUCT QUANTITY [OPTIONS]"),
+    (["history"], "inventory history [PRODUCT] [OPTIONS]"),
+    (["release"], "inventory release RID [OPTIONS]"),
+    (["product", "set"], "inventory product set PRODUCT [OPTIONS]"),
+])
+def test_help_names_arguments_and_option_values_without_python_types(command, usage, db_path):
+    result = _run([*command, "--help"], cli_env(db_path))
+    assert result.exit_code == 0
+    text = result.stdout
+    assert f"Usage: {usage}" in text
+    assert "<" not in text and "{" not in text, text  # no <str>, <bool>, {PRODUCT}
+    assert re.search(r"--json +Print one JSON document", text), text
+
+
+def test_a_missing_argument_shows_the_usage_line_with_plain_names(db_path):
+    result = _run(["reserve", "TEA", "1"], cli_env(db_path))
+    assert result.exit_code == 2
+    assert "Usage: inventory reserve PRODUCT QUANTITY [OPTIONS]" in result.stderr
+    assert "--customer" in result.stderr

@@ -48,6 +48,19 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
 }
 
 
+# The panel --help shows each module's commands in.
+PANELS: dict[str, str] = {
+    "stock_moves": "Stock moves",
+    "reservations": "Reservations",
+    "transfers": "Transfers",
+    "products": "Products",
+    "queries": "Queries",
+    "audit": "Audit",
+    "import_": "Stock moves",
+    "maintenance": "Maintenance",
+}
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"inventory {__version__}")
@@ -91,10 +104,19 @@ def _location(db: str | None) -> str | None:
 
 def build_app(modules: Iterable[str] = COMMAND_MODULES) -> typer.Typer:
     """The app with the commands of these modules of `commands/` (all of them by default)."""
-    built = typer.Typer(**_APP_SETTINGS)
+    from inventory_cli.cli.help import HelpCommand, HelpGroup
+
+    built = typer.Typer(cls=HelpGroup, **_APP_SETTINGS)
     built.callback()(main_options)
     for module in modules:
+        commands, groups = len(built.registered_commands), len(built.registered_groups)
         _commands_module(module).register(built)
+        for info in built.registered_commands[commands:]:
+            info.cls, info.rich_help_panel = HelpCommand, PANELS.get(module)
+        for group in built.registered_groups[groups:]:
+            group.cls, group.rich_help_panel = HelpGroup, PANELS.get(module)
+            for info in group.typer_instance.registered_commands:
+                info.cls = HelpCommand
     return built
 
 
