@@ -9,7 +9,9 @@ import re
 import shlex
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from typer.testing import CliRunner
@@ -153,3 +155,53 @@ def test_a_missing_argument_shows_the_usage_line_with_plain_names(db_path):
     assert result.exit_code == 2
     assert "Usage: inventory reserve PRODUCT QUANTITY [OPTIONS]" in result.stderr
     assert "--customer" in result.stderr
+
+
+# -- long output streams: memory stays flat with the log's length ---------------------------
+
+_PEAK_MEMORY = """
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+@pytest.fixture(scope="module")
+def long_log(tmp_path_factory) -> Path:
+    db = tmp_path_factory.mktemp("long") / "inv.db"
+    rows = db.parent / "rows.ndjson"
+    with rows.open("w") as out:
+        for i in range(60_000):
+            out.write(json.dumps({"op": "add", "product": f"SKU-{i % 400:04}", "quantity": 1,
+                                  "reason": f"delivery {i}"}) + "\n")
+    assert run_inventory(db, "import", str(rows), "--quiet").returncode == 0
+    return db
+
+
+@pytest.mark.parametrize("command", [["history", "--json"], ["history"], ["export"],
+                                     ["history", "SKU-0001", "--json"]])
+def test_long_output_is_written_as_it_is_read_in_little_memory(long_log, command):
+    """60,000 events: held in memory at once they take well over 100 MiB."""
+    result = subprocess.run([sys.executable, "-c", _PEAK_MEMORY, *inventory_argv(long_log, *command)],
+                            env=process_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    peak_mib = int(result.stdout) / 1024
+    assert peak_mib < 64, f"{command}: {peak_mib:.0f} MiB"
+
+
+def test_history_json_written_incrementally_is_the_same_document(long_log):
+    whole = json.loads(run_inventory(long_log, "history", "--json", "--limit", "3").stdout)
+    assert [e["position"] for e in whole] == [59_998, 59_999, 60_000]
+    empty = run_inventory(long_log, "history", "NOPE", "--json")
+    assert empty.stdout == "[]\n"
+
+
+def test_tables_in_a_pipe_show_local_times_to_the_second_and_json_keeps_iso(db_path):
+    assert run_inventory(db_path, "add", "SKU", "5").returncode == 0
+    [event] = json.loads(run_inventory(db_path, "history", "SKU", "--json").stdout)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", event["occurred_at"])
+    moment = datetime.fromisoformat(event["occurred_at"])
+    for zone in ("Asia/Kathmandu", "America/Los_Angeles"):
+        shown = run_inventory(db_path, "history", "SKU", env={"TZ": zone}).stdout
+        assert moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S") in shown
+        assert "+00:00" not in shown

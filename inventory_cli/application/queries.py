@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 from inventory_cli.domain.inventory import Inventory
@@ -37,11 +37,14 @@ def history(
     since: str | None = None,
     until: str | None = None,
     limit: int | None = None,
-) -> list[HistoryEntry]:
-    """The product's events in order, each with the balances after it (a register)."""
+) -> Iterator[HistoryEntry]:
+    """The product's events in order, each with the balances after it (a register).
+
+    Entries come as the log is read: the first ones are there before the last is read.
+    """
     info = store.stream(store_code, product, create=False)
     if info is None:
-        return []
+        return iter(())
     inventory = Inventory(store_code, product)
     return _register(store.read_stream(info.stream_id, until_time=until), lambda _: inventory, since, limit)
 
@@ -53,7 +56,7 @@ def store_history(
     since: str | None = None,
     until: str | None = None,
     limit: int | None = None,
-) -> list[HistoryEntry]:
+) -> Iterator[HistoryEntry]:
     """Every event of a store in log order, each with its line's balances after it."""
     inventories: dict[str, Inventory] = {}
 
@@ -71,18 +74,27 @@ def _register(
     inventory_of: Callable[[RecordedEvent], Inventory],
     since: str | None,
     limit: int | None,
-) -> list[HistoryEntry]:
+) -> Iterator[HistoryEntry]:
     """Fold the events into their lines' inventories; each entry carries the balances after it.
 
-    With ``limit``, only the latest entries are kept while folding from the start.
+    Without ``limit`` the entries are yielded as they are folded; with it, only the
+    latest ``limit`` are kept while folding from the start, then yielded.
     """
-    entries: deque[HistoryEntry] | list[HistoryEntry] = [] if limit is None else deque(maxlen=limit)
+    entries = (
+        HistoryEntry(recorded, inventory.on_hand, inventory.reserved)
+        for recorded, inventory in _folded(events, inventory_of)
+        if since is None or recorded.occurred_at >= since
+    )
+    return entries if limit is None else iter(deque(entries, maxlen=limit))
+
+
+def _folded(
+    events: Iterable[RecordedEvent], inventory_of: Callable[[RecordedEvent], Inventory]
+) -> Iterator[tuple[RecordedEvent, Inventory]]:
     for recorded in events:
         inventory = inventory_of(recorded)
         inventory.apply(recorded.event)
-        if since is None or recorded.occurred_at >= since:
-            entries.append(HistoryEntry(recorded, inventory.on_hand, inventory.reserved))
-    return list(entries)
+        yield recorded, inventory
 
 
 class LineChange(NamedTuple):

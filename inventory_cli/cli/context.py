@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import typer
 
@@ -14,10 +16,11 @@ from inventory_cli.cli.boundary import UsageProblem
 
 
 class Settings:
-    """Where the database is and how long a writer waits for it."""
+    """Where the database is, how long a writer waits for it, whether long output pages."""
 
-    def __init__(self, db: str | None) -> None:
+    def __init__(self, db: str | None, *, pager: bool = True) -> None:
         self.db = db or os.environ.get("INVENTORY_DB") or _default_db()
+        self.pager = pager
 
     @staticmethod
     def busy_timeout() -> float:
@@ -114,6 +117,21 @@ def write(ctx: typer.Context, command, as_json: bool, describe, user: str | None
 
         prefix = f"Already done earlier (id {idempotency_key(command)}): " if result.duplicate else ""
         render.print_message(prefix + describe(result) + " " + render.balance_sentence(result.line))
+
+
+@contextmanager
+def reading(ctx: typer.Context) -> Iterator:  # Iterator[SqliteEventStore | EmptyStore]
+    """The store opened for reading, in one read snapshot, for output that streams from it.
+
+    The rows a query yields are written while the store is open, so that the first
+    ones appear before the last is read.
+    """
+    store = settings_of(ctx).open(create=False)
+    try:
+        with store.snapshot():
+            yield store
+    finally:
+        store.close()
 
 
 def read(ctx: typer.Context, query):

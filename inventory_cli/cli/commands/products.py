@@ -66,8 +66,7 @@ def product_list(
     elif not rows:
         render.print_message("No products yet.")
     else:
-        columns = ("store", "product", "name", "reorder_point")
-        render.print_table(None, columns, ([row[c] for c in columns] for row in rows))
+        render.print_records(render.PRODUCT_COLUMNS, rows)
 
 
 def register(app: typer.Typer) -> None:

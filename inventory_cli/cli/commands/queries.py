@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Annotated, Optional
 
 import typer
 
 from inventory_cli.cli.boundary import UsageProblem, guarded
-from inventory_cli.cli.context import parse_time, read
+from inventory_cli.cli.context import parse_time, read, reading
 from inventory_cli.cli.options import MAX_INTEGER, AllStores, Json, OptionalProduct, Store
 
 commands = typer.Typer()
@@ -57,19 +58,21 @@ def history(
     store_code = v.StoreCode(store)
     product_code = None if product is None else v.ProductCode(product)
     since_at, until_at = parse_time(since, "--since"), parse_time(until, "--until", end_of_day=True)
-    if product_code is None:
-        entries = read(ctx, lambda s: queries.store_history(s, store_code, since=since_at,
-                                                           until=until_at, limit=limit))
-    else:
-        entries = read(ctx, lambda s: queries.history(s, store_code, product_code, since=since_at,
-                                                     until=until_at, limit=limit))
-    if as_json:
-        render.print_json([render.history_json(e) for e in entries])
-    elif not entries:
-        subject = f"{product_code} in store {store_code}" if product_code else f"store {store_code}"
-        render.print_message(f"No events for {subject}" + (" in that period." if since or until else "."))
-    else:
-        render.print_history_table(entries, with_product=product_code is None)
+    with reading(ctx) as s:
+        if product_code is None:
+            entries = queries.store_history(s, store_code, since=since_at, until=until_at, limit=limit)
+        else:
+            entries = queries.history(s, store_code, product_code, since=since_at, until=until_at,
+                                      limit=limit)
+        if as_json:
+            render.print_json_array(render.history_json(e) for e in entries)
+            return
+        first = next(entries, None)
+        if first is None:
+            subject = f"{product_code} in store {store_code}" if product_code else f"store {store_code}"
+            render.print_message(f"No events for {subject}" + (" in that period." if since or until else "."))
+        else:
+            render.print_history_table(chain([first], entries), with_product=product_code is None)
 
 
 @commands.command(epilog="Example: inventory replay SKU-1 --until 2026-11-01T18:00")

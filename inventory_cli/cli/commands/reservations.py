@@ -135,9 +135,7 @@ def reservations(
     elif not rows:
         render.print_message("No open reservations.")
     else:
-        columns = ("reservation_id", "store", "product", "quantity", "customer", "created_at", "expires_at")
-        render.print_table(None, columns, ([row[c] for c in columns] for row in rows),
-                           numeric=frozenset({"quantity"}))
+        render.print_records(render.RESERVATION_COLUMNS, rows)
 
 
 def register(app: typer.Typer) -> None:

@@ -79,9 +79,7 @@ def transfers(
     elif not rows:
         render.print_message("No transfers" + (" in transit." if open_only else "."))
     else:
-        columns = ("transfer_id", "product", "from", "to", "quantity", "received", "lost", "status", "shipped_at")
-        render.print_table(None, columns, ([row[c] for c in columns] for row in rows),
-                           numeric=frozenset({"quantity", "received", "lost"}))
+        render.print_records(render.TRANSFER_COLUMNS, rows)
 
 
 def register(app: typer.Typer) -> None:
