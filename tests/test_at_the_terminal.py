@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -26,9 +29,9 @@ def long_log(tmp_path_factory) -> Path:
     return db
 
 
-@pytest.mark.parametrize("command", [["export"]])
+@pytest.mark.parametrize("command", [["export"], ["--no-pager", "history"]])
 def test_ctrl_c_ends_a_query_with_130_and_no_word_about_writing(long_log, command):
-    with Terminal(long_log, *command, rows=24, columns=80) as term:
+    with Terminal(long_log, *command, rows=24, columns=80, env={"INVENTORY_PAGER": "cat"}) as term:
         term.read_until(r"SKU-0001")
         term.send("\x03")
         shown = term.finish()
@@ -51,3 +54,123 @@ def test_help_of_a_command_on_a_terminal_reads_like_its_usage(tmp_path):
         shown = term.finish()
     assert "Usage: inventory add PRODUCT QUANTITY [OPTIONS]" in shown.text
     assert "<" not in shown.text and "{" not in shown.text
+
+
+# -- tables that fit, times as people read them ---------------------------------------
+
+LONG_PRODUCT = "ESPRESSO-CUP-WHITE-90ML"
+WIDE_PRODUCT = "茶葉-緑-100g"
+RESERVATION = "web-order-2026-000417"
+TRANSFER = "T-NORTH-2026-11-27-A"
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory) -> Path:
+    """A store as a clerk has it: long codes and names, reservations, a transfer, a count."""
+    db = tmp_path_factory.mktemp("shop") / "inv.db"
+    for args in [
+        ("add", LONG_PRODUCT, "120", "--reason", "delivery from the roastery, pallet 7 of 9"),
+        ("add", WIDE_PRODUCT, "30"),
+        ("add", "MUG-BLUE", "17"),
+        ("product", "set", LONG_PRODUCT, "--name", "Espresso cup, white porcelain, 90 ml, box of six",
+         "--reorder-point", "25"),
+        ("reserve", LONG_PRODUCT, "4", "--customer", "Mrs Evelyn Montgomery-Hargreaves",
+         "--id", RESERVATION, "--ttl", "2h"),
+        ("reserve", "MUG-BLUE", "2", "--customer", "c-17"),
+        ("transfer", LONG_PRODUCT, "6", "--from", "main", "--to", "north-warehouse", "--id", TRANSFER),
+        ("count", WIDE_PRODUCT, "28"),
+        ("remove", "MUG-BLUE", "1", "--reason", "dropped by a customer near the counter, swept up"),
+    ]:
+        result = run_inventory(db, *args)
+        assert result.returncode == 0, result.stderr
+    return db
+
+
+def cells(line: str) -> int:
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+               for ch in line)
+
+
+WHOLE = [LONG_PRODUCT, WIDE_PRODUCT, "MUG-BLUE"]
+
+
+@pytest.mark.parametrize(("command", "whole"), [
+    (["stock"], WHOLE + ["main"]),
+    (["stock", "--all-stores"], WHOLE + ["north-warehouse"]),
+    (["history"], WHOLE + [RESERVATION, TRANSFER]),
+    (["history", LONG_PRODUCT], [RESERVATION, TRANSFER]),
+    (["reservations"], [LONG_PRODUCT, "MUG-BLUE", RESERVATION]),
+    (["transfers"], [LONG_PRODUCT, TRANSFER, "north-warehouse"]),
+    (["product", "list", "--all-stores"], WHOLE + ["north-warehouse"]),
+    (["diff", "--from-position", "0", "--all-stores"], WHOLE + ["north-warehouse"]),
+], ids=["stock", "stock-all", "history", "history-product", "reservations", "transfers",
+        "product-list", "diff"])
+def test_at_80_columns_every_line_fits_and_codes_and_ids_stay_whole(shop, command, whole):
+    with Terminal(shop, *command, rows=50, columns=80, env={"INVENTORY_PAGER": "cat"}) as term:
+        shown = term.finish()
+    assert shown.exit_code == 0, shown.text
+    lines = shown.text.splitlines()
+    assert max(cells(line) for line in lines) <= 80, shown.text
+    for value in whole:
+        assert any(value in line for line in lines), f"{value!r} broken or missing:\n{shown.text}"
+    header = lines[0].split()
+    assert "/" not in lines[0] and len(header) >= 4, shown.text  # one header line, words whole
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", "America/St_Johns", "UTC"])
+def test_times_on_a_terminal_are_local_to_the_second(shop, zone):
+    [line] = json.loads(run_inventory(shop, "stock", "MUG-BLUE", "--json").stdout)
+    local = datetime.fromisoformat(line["updated_at"]).astimezone(ZoneInfo(zone))
+    with Terminal(shop, "stock", "MUG-BLUE", rows=24, columns=100, env={"TZ": zone}) as term:
+        shown = term.finish()
+    assert local.strftime("%Y-%m-%d %H:%M:%S") in shown.text, shown.text
+    assert "+00:00" not in shown.text and not re.search(r":\d\d\.\d", shown.text)
+
+
+# -- the pager -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def recording_pager(tmp_path) -> tuple[str, Path]:
+    """A pager that notes it ran, then shows its input as it is."""
+    mark = tmp_path / "pager-ran"
+    script = tmp_path / "pager.sh"
+    script.write_text(f"#!/bin/sh\necho ran >> {mark}\ncat\n")
+    script.chmod(0o755)
+    return str(script), mark
+
+
+def test_output_longer_than_the_screen_goes_through_the_pager(shop, recording_pager):
+    pager, mark = recording_pager
+    with Terminal(shop, "history", rows=10, columns=80, env={"INVENTORY_PAGER": pager}) as term:
+        shown = term.finish()
+    assert shown.exit_code == 0
+    assert mark.read_text() == "ran\n"
+    assert RESERVATION in shown.text and "swept up" in shown.text  # all of it, through the pager
+
+
+@pytest.mark.parametrize(("options", "env"), [
+    ([], {}),  # fits the screen
+    (["--no-pager"], {}),
+    ([], {"INVENTORY_PAGER": "cat"}),
+], ids=["short", "no-pager", "cat"])
+def test_no_pager_for_short_output_or_when_turned_off(shop, recording_pager, options, env):
+    pager, mark = recording_pager
+    rows = 60 if not options and not env else 10
+    env = {"INVENTORY_PAGER": pager, **env}
+    with Terminal(shop, *options, "history", rows=rows, columns=80, env=env) as term:
+        shown = term.finish()
+    assert shown.exit_code == 0
+    assert "swept up" in shown.text
+    assert not mark.exists()
+
+
+def test_pager_falls_back_to_PAGER_and_is_never_used_in_a_pipe(shop, recording_pager):
+    pager, mark = recording_pager
+    with Terminal(shop, "history", rows=10, columns=80, env={"PAGER": pager}) as term:
+        assert term.finish().exit_code == 0
+    assert mark.read_text() == "ran\n"
+    mark.unlink()
+    piped = run_inventory(shop, "history", env={"INVENTORY_PAGER": pager})
+    assert piped.returncode == 0 and "swept up" in piped.stdout
+    assert not mark.exists()

@@ -101,8 +101,9 @@ def _show_warning(message: Warning | str, category: type[Warning], *_: object, *
 def guarded(function: F | None = None, *, query: bool = False) -> F:
     """Run a command body, turning every error into a message and an exit code.
 
-    ``@guarded(query=True)`` marks a command that writes nothing: interrupted, it ends
-    with exit 130 without a word about what was not written.
+    ``@guarded(query=True)`` marks a command that writes nothing: its output goes
+    through the pager at a terminal, and interrupted, it ends with exit 130 without a
+    word about what was not written.
     """
     if function is None:
         return functools.partial(guarded, query=query)  # type: ignore[return-value]
@@ -111,6 +112,12 @@ def guarded(function: F | None = None, *, query: bool = False) -> F:
     def wrapper(*args: object, **kwargs: object) -> object:
         warnings.showwarning = _show_warning
         try:
+            if query:
+                from inventory_cli.cli.pager import paging
+
+                settings = getattr(kwargs.get("ctx"), "obj", None)
+                with paging(enabled=getattr(settings, "pager", True)):
+                    return function(*args, **kwargs)
             return function(*args, **kwargs)
         except (typer.Exit, typer.Abort, SystemExit):
             raise

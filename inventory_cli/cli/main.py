@@ -79,13 +79,16 @@ def main_options(
             show_default=False,
         ),
     ] = None,
+    no_pager: Annotated[
+        bool, typer.Option("--no-pager", help="Never page long output at a terminal.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
     # By name: typer carries its own copy of click, whose enum is not click's.
     from_env = getattr(ctx.get_parameter_source("db"), "name", "") != "COMMANDLINE"
-    ctx.obj = Settings(_location(None if from_env else db))
+    ctx.obj = Settings(_location(None if from_env else db), pager=not no_pager)
 
 
 def _location(db: str | None) -> str | None:
