@@ -7,6 +7,8 @@ import json
 import os
 import re
 import shlex
+import shutil
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime
@@ -205,3 +207,94 @@ def test_tables_in_a_pipe_show_local_times_to_the_second_and_json_keeps_iso(db_p
         shown = run_inventory(db_path, "history", "SKU", env={"TZ": zone}).stdout
         assert moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S") in shown
         assert "+00:00" not in shown
+
+
+# -- read-only databases ------------------------------------------------------------------
+
+
+def _can_mount_read_only() -> bool:
+    try:
+        return subprocess.run(["unshare", "-m", "true"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """Run the tool on a folder it can read but not write.
+
+    root ignores file modes, so as root the folder is bind-mounted read-only onto
+    itself in a mount namespace of the command's own (`unshare -m`); as anyone else
+    the folder and file lose their write permission.
+    """
+    folder = tmp_path / "backup"
+    folder.mkdir()
+    if os.geteuid() == 0 and not _can_mount_read_only():
+        pytest.skip("running as root without mount namespaces: no way to make a file read-only")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        db = folder / "inv.db"
+        argv = inventory_argv(db, *args)
+        if os.geteuid() == 0:
+            script = 'mount --bind -o ro "$0" "$0" && exec "$@"'
+            argv = ["unshare", "-m", "sh", "-c", script, str(folder), *argv]
+        else:
+            for path in [*folder.iterdir(), folder]:
+                path.chmod(path.stat().st_mode & ~0o222)
+        try:
+            return subprocess.run(argv, env=process_env(), cwd=tmp_path, capture_output=True,
+                                  text=True, timeout=120)
+        finally:
+            if os.geteuid() != 0:
+                for path in [folder, *folder.iterdir()]:
+                    path.chmod(path.stat().st_mode | 0o200)
+
+    return folder, run
+
+
+def _filled(db: Path) -> None:
+    for args in (("add", "TEA", "10"), ("reserve", "TEA", "3", "--customer", "c-1", "--id", "R-1"),
+                 ("remove", "TEA", "2")):
+        assert run_inventory(db, *args).returncode == 0
+
+
+def test_a_read_only_database_answers_queries(read_only):
+    folder, run = read_only
+    _filled(folder / "inv.db")
+    expected = {args: run_inventory(folder / "inv.db", *args).stdout
+                for args in [("stock", "--json"), ("history", "TEA", "--json"), ("reservations", "--json")]}
+    for args, output in expected.items():
+        result = run(*args)
+        assert (result.returncode, result.stderr) == (0, ""), args
+        assert result.stdout == output
+    assert run("verify").returncode == 0
+    assert run("replay", "--position", "1", "--json").returncode == 0
+    assert "TEA" in run("stock").stdout
+    assert sorted(p.name for p in folder.iterdir()) == ["inv.db"]
+
+
+@pytest.mark.parametrize("command", [["add", "TEA", "1"], ["release", "R-1"], ["rebuild-projections"]])
+def test_a_write_to_a_read_only_database_exits_74_saying_so(read_only, command):
+    folder, run = read_only
+    _filled(folder / "inv.db")
+    before = (folder / "inv.db").read_bytes()
+    result = run(*command)
+    assert result.returncode == 74
+    assert "read-only" in result.stderr and "Traceback" not in result.stderr
+    assert (folder / "inv.db").read_bytes() == before
+
+
+def test_a_read_only_database_not_closed_cleanly_is_refused_with_a_hint(read_only, tmp_path):
+    folder, run = read_only
+    source = tmp_path / "live.db"
+    _filled(source)
+    holder = sqlite3.connect(source)  # keeps the next write in the -wal, as a crash would
+    holder.execute("PRAGMA wal_autocheckpoint = 0")
+    holder.execute("SELECT count(*) FROM events").fetchone()
+    assert run_inventory(source, "add", "TEA", "5").returncode == 0
+    shutil.copy(source, folder / "inv.db")
+    shutil.copy(f"{source}-wal", folder / "inv.db-wal")
+    holder.close()
+    result = run("stock")
+    assert result.returncode == 74
+    assert "not closed cleanly" in result.stderr

@@ -64,13 +64,19 @@ def exit_code_for(error: BaseException) -> tuple[int, str]:
     if isinstance(error, (StorageBusy, RetriesExhausted)):
         return EXIT_TEMPORARY, _busy_message(error)
     if isinstance(error, sqlite3.DatabaseError):
-        if (getattr(error, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
             return EXIT_TEMPORARY, _busy_message(error)
         if str(error).startswith("Could not decode to UTF-8"):
             return EXIT_UNUSABLE, (
                 "The database holds text that is not UTF-8, which inventory never writes: the "
                 "file was changed behind its back. Run `inventory verify` to find the first "
                 "changed event; nothing was written."
+            )
+        if code == sqlite3.SQLITE_READONLY:
+            return EXIT_UNUSABLE, (
+                "The database is read-only: it can be queried but not written. "
+                "Nothing was written; copy it somewhere writable to change it."
             )
         return EXIT_UNUSABLE, (
             f"The database can't be used: {error}. Check the file and free disk space; "

@@ -42,6 +42,7 @@ def open_store(
     """
     is_uri = location.startswith("file:")
     if not is_uri and location != ":memory:":
+        _refuse_unclean_read_only(location)
         if inspect_database_path(location, create=create) == "missing":
             if not create:
                 return EmptyStore(location)
@@ -49,6 +50,14 @@ def open_store(
                 Path(location).parent.mkdir(parents=True, exist_ok=True)
             except OSError as error:
                 raise StorageError(f"Cannot create the folder for {location}: {error.strerror}.") from None
+        elif _read_only(Path(location)):
+            if create:
+                raise StorageError(
+                    f"The database {location} is read-only (a read-only disk, or a file or "
+                    "folder you may not write): it can be queried but not written. Nothing "
+                    "was written; copy it somewhere writable to change it."
+                )
+            return _open_read_only(Path(location), location, busy_timeout)
     try:
         conn = sqlite3.connect(
             location, timeout=busy_timeout, isolation_level=None, uri=is_uri, check_same_thread=False
@@ -67,6 +76,58 @@ def open_store(
         conn.close()
         raise
     return SqliteEventStore(conn, location)
+
+
+def _read_only(path: Path) -> bool:
+    """The file, or its folder (where SQLite keeps the -wal and -shm files), can't be written."""
+    return not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK)
+
+
+def _refuse_unclean_read_only(location: str) -> None:
+    """A read-only file whose -wal holds changes can't be read: applying them is a write."""
+    try:
+        unclean = os.stat(f"{location}-wal").st_size > 0
+    except OSError:
+        return
+    path = Path(location)
+    if unclean and path.is_file() and _read_only(path):
+        raise StorageError(
+            f"The database {location} is read-only and was not closed cleanly ({path.name}-wal "
+            "holds changes not yet in it). Open it once where it can be written, or copy it "
+            "together with its -wal file; the file was left untouched."
+        )
+
+
+def _open_read_only(path: Path, location: str, busy_timeout: float) -> SqliteEventStore | EmptyStore:
+    """A database we may only read (a backup on read-only media, someone else's file),
+    closed cleanly. Where SQLite can't keep its shared-memory file beside it, the file
+    is read as immutable, which is what a read-only disk is.
+    """
+    from urllib.parse import quote  # only here: a read-only file is rare
+
+    uri = "file:" + quote(str(path.resolve()))
+    for options in ("?mode=ro", "?mode=ro&immutable=1"):
+        conn = sqlite3.connect(uri + options, timeout=busy_timeout, isolation_level=None, uri=True,
+                               check_same_thread=False)
+        try:
+            state = _schema_state(conn, location)
+        except StorageError:
+            conn.close()
+            if options.endswith("immutable=1"):
+                raise
+            continue
+        if state == "empty":
+            conn.close()
+            return EmptyStore(location)
+        if state == "old":
+            conn.close()
+            raise StorageError(
+                f"The database {location} is read-only and from an older version of inventory; "
+                "it must be upgraded, which writes to it. Copy it somewhere writable first; "
+                "the file was left untouched."
+            )
+        return SqliteEventStore(conn, location)
+    raise AssertionError("unreachable")
 
 
 def _schema_state(conn: sqlite3.Connection, location: str) -> Literal["empty", "old", "current"]:
