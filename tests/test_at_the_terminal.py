@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import unicodedata
 from datetime import datetime
 from pathlib import Path
@@ -174,3 +175,35 @@ def test_pager_falls_back_to_PAGER_and_is_never_used_in_a_pipe(shop, recording_p
     piped = run_inventory(shop, "history", env={"INVENTORY_PAGER": pager})
     assert piped.returncode == 0 and "swept up" in piped.stdout
     assert not mark.exists()
+
+
+# -- a write that waits for another writer -------------------------------------------------
+
+
+def test_a_write_waiting_for_another_writer_says_so_then_goes_ahead(tmp_path):
+    db = tmp_path / "inv.db"
+    assert run_inventory(db, "add", "TEA", "1").returncode == 0
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # as an import holding the write lock
+    try:
+        with Terminal(db, "add", "TEA", "2", rows=24, columns=80) as term:
+            term.read_until(r"waiting for another writer")
+            holder.execute("COMMIT")
+            shown = term.finish()
+    finally:
+        holder.close()
+    assert shown.exit_code == 0, shown.text
+    assert "Now 3 on hand" in shown.text
+
+
+def test_a_write_waiting_in_a_script_says_nothing_until_it_gives_up(tmp_path):
+    db = tmp_path / "inv.db"
+    assert run_inventory(db, "add", "TEA", "1").returncode == 0
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        result = run_inventory(db, "add", "TEA", "2", env={"INVENTORY_BUSY_TIMEOUT": "2"})
+    finally:
+        holder.close()
+    assert result.returncode == 75
+    assert "waiting" not in result.stderr and "stayed busy" in result.stderr

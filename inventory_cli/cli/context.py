@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -43,7 +44,17 @@ class Settings:
     def open(self, *, create: bool, location: str | None = None):  # -> SqliteEventStore | EmptyStore
         from inventory_cli.storage.sqlite import open_store
 
-        return open_store(location or self.db, create=create, busy_timeout=self.busy_timeout())
+        seconds = self.busy_timeout()
+        store = open_store(location or self.db, create=create, busy_timeout=seconds)
+        if hasattr(store, "on_wait") and sys.stderr.isatty():
+            store.on_wait = lambda: _say_waiting(seconds)
+        return store
+
+
+def _say_waiting(seconds: float) -> None:
+    sys.stderr.write(f"inventory: waiting for another writer… (up to {seconds:g} s, "
+                     "INVENTORY_BUSY_TIMEOUT)\n")
+    sys.stderr.flush()
 
 
 def _default_db() -> str:

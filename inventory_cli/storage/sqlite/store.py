@@ -4,7 +4,7 @@ with its transactions. Open one with ``connection.open_store``."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from inventory_cli.domain.events import Event
@@ -32,7 +32,19 @@ class _WriteTransaction:
     def __enter__(self) -> None:
         store = self.store
         store.log.head = (-1, "")  # other processes may have appended since
-        store._cursor.execute("BEGIN IMMEDIATE")
+        if store.on_wait is None:
+            store._cursor.execute("BEGIN IMMEDIATE")
+            return
+        # SQLite waits for the lock inside BEGIN (the GIL released); a timer says so.
+        import threading
+
+        notice = threading.Timer(1.0, store.on_wait)
+        notice.daemon = True
+        notice.start()
+        try:
+            store._cursor.execute("BEGIN IMMEDIATE")
+        finally:
+            notice.cancel()
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         store = self.store
@@ -56,6 +68,8 @@ class SqliteEventStore:
         self._cursor = conn.cursor()
         self.log = EventLog(conn, self._cursor)
         self.projections = Projections(conn, self._cursor, location)
+        # Called once when a write has waited a second for another writer's lock.
+        self.on_wait: Callable[[], object] | None = None
 
     def close(self) -> None:
         self._cursor.close()
