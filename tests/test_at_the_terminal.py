@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 import sqlite3
 import unicodedata
 from datetime import datetime
@@ -207,3 +209,25 @@ def test_a_write_waiting_in_a_script_says_nothing_until_it_gives_up(tmp_path):
         holder.close()
     assert result.returncode == 75
     assert "waiting" not in result.stderr and "stayed busy" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("less") is None, reason="less is not installed")
+@pytest.mark.parametrize(("keys", "code"), [("q", 0), ("\x03q", 130)], ids=["quit", "ctrl-c"])
+def test_leaving_less_early_ends_the_query_quietly(long_log, keys, code):
+    """The default pager, left on its first screen: a reader that stops early (exit 0),
+    or Ctrl-C (130); the query waits for less, then ends without a word."""
+    env = {"INVENTORY_PAGER": "less -FRX"}
+    with Terminal(long_log, "history", rows=24, columns=80, env=env) as term:
+        term.read_until(r"SKU-0010")
+        for key in keys:  # a Ctrl-C flushes the keys typed before it is handled: repeat them
+            for _ in range(120):
+                term.send(key)
+                try:
+                    term.process.wait(timeout=0.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    if key == "\x03":
+                        break
+        shown = term.finish()
+    assert shown.exit_code == code
+    assert "inventory:" not in shown.text and "Traceback" not in shown.text

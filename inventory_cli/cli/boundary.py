@@ -118,7 +118,7 @@ def guarded(function: F | None = None, *, query: bool = False) -> F:
     def wrapper(*args: object, **kwargs: object) -> object:
         warnings.showwarning = _show_warning
         try:
-            if query:
+            if query and sys.stdout.isatty():
                 from inventory_cli.cli.pager import paging
 
                 settings = getattr(kwargs.get("ctx"), "obj", None)
