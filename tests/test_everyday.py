@@ -298,3 +298,10 @@ def test_a_read_only_database_not_closed_cleanly_is_refused_with_a_hint(read_onl
     result = run("stock")
     assert result.returncode == 74
     assert "not closed cleanly" in result.stderr
+
+
+def test_a_bare_group_prints_its_help_too(db_path):
+    result = _run(["product"], cli_env(db_path))
+    assert result.exit_code == 0
+    assert "Usage: inventory product [OPTIONS] COMMAND" in result.stdout
+    assert re.search(r"^  set ", result.stdout, re.M) and re.search(r"^  list ", result.stdout, re.M)
