@@ -37,6 +37,9 @@ class _Argument(TyperArgument):
 
 
 class _Option(TyperOption):
+    def _get_number_range_help_str(self) -> str | None:
+        return None  # "[0<=x<=9223372036854775807]" says less than the help's words
+
     def display_type_rich(self, ctx: Any) -> str | None:
         if self.is_flag or self.count:
             return None
