@@ -190,3 +190,9 @@ def duration_seconds(text: str) -> int:
     if not 0 < seconds <= MAX_TTL_SECONDS:
         raise InvalidValue(f"a duration must be more than 0 and at most 366d; got {text!r}.")
     return seconds
+
+
+class ConsumerName(Code):
+    """The name a follower of the log saves its position under (``export --consumer``)."""
+
+    what = "consumer name"

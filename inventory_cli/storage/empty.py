@@ -14,6 +14,8 @@ from inventory_cli.domain.events import Event
 from inventory_cli.storage.errors import StorageError
 from inventory_cli.storage.port import (
     ChainReport,
+    ConsumerPosition,
+    FeedFigures,
     KeyRecord,
     NewEvent,
     RebuildReport,
@@ -138,3 +140,33 @@ class EmptyStore:
 
     def check_projections(self) -> RebuildReport:
         return RebuildReport(0, 0, [])
+
+
+class EmptyFeed:
+    """The feed of a database that does not exist yet: no events, no consumers."""
+
+    poll_interval = 0.5
+
+    def read_after(self, position: int, limit: int) -> list[RecordedEvent]:
+        return []
+
+    def may_have_changed(self) -> bool:
+        return False
+
+    def wakeup_fileno(self) -> int | None:
+        return None
+
+    def consumer_position(self, consumer: str) -> int | None:
+        return None
+
+    def save_position(self, consumer: str, position: int, *, wait: bool) -> bool:
+        raise StorageError("The database does not exist yet, so no consumer position can be saved.")
+
+    def consumers(self) -> list[ConsumerPosition]:
+        return []
+
+    def figures(self, now: str) -> FeedFigures:
+        return FeedFigures(0, (), (), ())
+
+    def close(self) -> None:
+        pass

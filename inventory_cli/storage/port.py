@@ -193,3 +193,69 @@ class EventStore(Protocol):
     def rebuild_projections(self) -> RebuildReport: ...
 
     def check_projections(self) -> RebuildReport: ...
+
+
+# -- following the log (export --follow, consumers, metrics) ---------------------------
+
+
+class ConsumerPosition(NamedTuple):
+    """A follower's saved position and how far the head is ahead of it."""
+
+    consumer: str
+    position: int
+    lag: int
+
+
+class StoreFigures(NamedTuple):
+    """One store's counts for monitoring, read from the projections."""
+
+    store: str
+    stock_lines: int
+    low_stock_lines: int
+    open_reservations: int  # overdue ones included
+    overdue_reservations: int
+    incoming_transfers: int  # open transfers on their way to this store
+
+
+class FeedFigures(NamedTuple):
+    """What `inventory metrics` reports, read in one snapshot."""
+
+    head_position: int
+    events_by_type: tuple[tuple[str, int], ...]
+    stores: tuple[StoreFigures, ...]
+    consumers: tuple[ConsumerPosition, ...]
+
+
+class LogFeed(Protocol):
+    """The log read by position for followers, plus their saved positions.
+
+    A backend wakes its followers as cheaply as it can: ``wakeup_fileno`` is a
+    socket that becomes readable when an append may have happened (None: poll
+    ``may_have_changed`` every ``poll_interval`` seconds). No transaction stays
+    open between calls, so a follower never holds back writers or checkpoints.
+    """
+
+    poll_interval: float
+
+    def read_after(self, position: int, limit: int) -> list[RecordedEvent]:
+        """Up to ``limit`` events after ``position``, in position order (with key, hash, data)."""
+
+    def may_have_changed(self) -> bool:
+        """True when an append may have committed since the previous call (or since opening)."""
+
+    def wakeup_fileno(self) -> int | None: ...
+
+    def consumer_position(self, consumer: str) -> int | None: ...
+
+    def save_position(self, consumer: str, position: int, *, wait: bool) -> bool:
+        """Store ``consumer``'s position outside the log, in a short transaction of its own.
+
+        With ``wait`` False a busy database is not waited for: False means "not saved
+        now, try again later".
+        """
+
+    def consumers(self) -> list[ConsumerPosition]: ...
+
+    def figures(self, now: str) -> FeedFigures: ...
+
+    def close(self) -> None: ...

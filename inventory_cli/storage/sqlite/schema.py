@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable
 
+from inventory_cli.storage.sqlite import feed_schema
+
 APPLICATION_ID = 0x494E5659  # "INVY"
 
 EVENTS_DDL = """
@@ -121,6 +123,10 @@ def projection_ddl(suffix: str = "", *, temporary: bool = False) -> str:
     shipped_at  TEXT    NOT NULL,
     received_at TEXT
 );
+{create} event_counts{suffix} (
+    type   TEXT    PRIMARY KEY,
+    events INTEGER NOT NULL
+);
 """
 
 
@@ -128,7 +134,7 @@ PROJECTION_INDEXES = """
 CREATE UNIQUE INDEX stock_by_store_product ON stock (store, product);
 CREATE INDEX reservations_open_by_expiry ON reservations (expires_at) WHERE status = 'open';
 CREATE INDEX transfers_open ON transfers (to_store, product) WHERE status = 'open';
-"""
+""" + feed_schema.OPEN_RESERVATIONS_BY_STREAM + ";\n"
 
 # Table name -> its key column, for rebuilds and comparisons.
 PROJECTION_TABLES = {
@@ -137,6 +143,7 @@ PROJECTION_TABLES = {
     "idempotency_keys": "key",
     "products": "product",
     "transfers": "transfer_id",
+    "event_counts": "type",
 }
 
 
@@ -266,6 +273,7 @@ def keyed_fill_sql(suffix: str = "") -> list[str]:
         " max(occurred_at) AS received_at FROM events"
         " WHERE (type = 'TransferReceived' OR type = 'TransferLost') GROUP BY 1) AS r"
         " WHERE t.transfer_id = r.transfer_id",
+        feed_schema.event_counts_fill_sql(suffix),
     ]
 
 
@@ -395,6 +403,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _run(EVENTS_REFUSE_REPLACE + STREAMS_REFUSE_REPLACE),
     # Version 5: a partial index on the event types a rebuild looks for one by one.
     _run(RARE_TYPES_INDEX),
+    # Version 6: consumers (followers' positions), the event_counts projection, an index.
+    feed_schema.feed_tables,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 
