@@ -57,6 +57,13 @@ def _say_waiting(seconds: float) -> None:
     sys.stderr.flush()
 
 
+    def open_feed(self):  # -> LogFeed (SqliteLogFeed | EmptyFeed)
+        """The log as a feed, for export --follow/--consumer, consumers and metrics."""
+        from inventory_cli.storage.sqlite.feed import open_feed
+
+        return open_feed(self.db, busy_timeout=self.busy_timeout())
+
+
 def _default_db() -> str:
     from platformdirs import user_data_dir
 

@@ -45,6 +45,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "audit": ("verify", "export"),
     "import_": ("import",),
     "maintenance": ("rebuild-projections", "backup"),
+    "feed": ("consumers", "metrics"),
 }
 
 

@@ -67,21 +67,45 @@ def _anchor(text: str | None) -> tuple[int, str] | None:
     return int(position), digest
 
 
-@commands.command(epilog="Example: inventory export --after-position 1200 > events.ndjson")
+def _not_paged(ctx: typer.Context, follow: bool) -> bool:
+    """A follower writes for as long as it runs: never through a pager."""
+    if follow:
+        settings_of(ctx).pager = False
+    return follow
+
+
+@commands.command(epilog="Example: inventory export --after-position 1200 > events.ndjson\n\n"
+                  "Example (a relay into a broker): inventory export --follow --consumer nats | …")
 @guarded(query=True)
 def export(
     ctx: typer.Context,
-    after_position: Annotated[int, typer.Option(min=0, max=MAX_INTEGER, help="Only events after this position (resume from the last one you saw).")] = 0,
+    after_position: Annotated[Optional[int], typer.Option(min=0, max=MAX_INTEGER, help="Only events after this position (resume from the last one you saw).", show_default=False)] = None,
     until: Annotated[Optional[str], typer.Option(help="Only events that occurred up to this date or time.", show_default=False)] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", callback=_not_paged, help="After the backlog, keep writing each new event as it commits, until Ctrl-C or SIGTERM (exit 0).")] = False,
+    consumer: Annotated[Optional[str], typer.Option(metavar="NAME", help="Save the position of each line written under NAME; the next run resumes after it.", show_default=False)] = None,
 ) -> None:
     """Write the events as NDJSON in position order: the feed for backups and other systems."""
     from inventory_cli.cli import render
 
     until_at = parse_time(until, "--until", end_of_day=True)
-    store = settings_of(ctx).open(create=False)
+    settings = settings_of(ctx)
+    if follow or consumer is not None:
+        from inventory_cli.cli.follow import export_feed
+        from inventory_cli.domain.values import ConsumerName
+
+        if until_at is not None:
+            raise UsageProblem("--until cannot be combined with --follow or --consumer: "
+                               "a follower and a consumer take every event in order.")
+        export_feed(
+            settings.open_feed, after_position=after_position,
+            consumer=None if consumer is None else ConsumerName(consumer), follow=follow,
+            database_missing=settings.is_new,
+        )
+        return
+    store = settings.open(create=False)
     try:
         with store.snapshot():
-            render.write_ndjson(render.export_json(e) for e in store.read_log(after_position=after_position, until_time=until_at))
+            render.write_ndjson(render.export_json(e) for e in store.read_log(after_position=after_position or 0, until_time=until_at))
     finally:
         store.close()
 
