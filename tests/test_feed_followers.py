@@ -222,6 +222,18 @@ def test_export_with_a_consumer_but_without_follow_writes_what_is_new_and_stops(
     assert consumer_position(db_path, "nightly") == 4
 
 
+def test_ctrl_c_cuts_a_one_off_consumer_export_short_with_130_and_saves_its_position(db_path, tmp_path):
+    backlog(db_path, 3000, tmp_path)
+    export = spawn_inventory(db_path, "export", "--consumer", "batch")
+    first = export.stdout.readline()  # started; the rest waits in the full pipe
+    export.send_signal(signal.SIGINT)
+    rest, stderr = export.communicate(timeout=DEADLINE)
+    delivered = parsed([first, *rest.splitlines(keepends=True)])
+    assert export.returncode == 130 and "Traceback" not in stderr
+    assert positions(delivered) == list(range(1, len(delivered) + 1))
+    assert consumer_position(db_path, "batch") == len(delivered)
+
+
 # -- several writers at once ---------------------------------------------------------------------
 
 

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import typer
+
 from inventory_cli.application.feed import OutputClosed, relay, start_position
 from inventory_cli.storage.port import LogFeed, RecordedEvent
 
@@ -163,3 +165,7 @@ def export_feed(
             )
         finally:
             feed.close()
+    if stop() and not follow:
+        # Ctrl-C is the normal end of a follower only; a one-off export was cut short
+        # (its consumer's position is saved all the same).
+        raise typer.Exit(130)
