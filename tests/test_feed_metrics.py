@@ -172,16 +172,36 @@ def test_textfile_in_a_missing_folder_is_a_usage_error(invoke, busy_db, tmp_path
 # -- the tables behind them -------------------------------------------------------------------------
 
 
-def test_rebuild_leaves_consumers_alone_and_rebuilds_event_counts(invoke, busy_db):
-    conn = sqlite3.connect(busy_db, isolation_level=None)
-    conn.execute("UPDATE event_counts SET events = events + 7 WHERE type = 'StockAdded'")
-    conn.close()
+def events_by_type(invoke, **kwargs) -> dict[str, int]:
+    found = samples(ok(invoke("metrics", json=False, **kwargs)).stdout)
+    return {dict(labels)["type"]: int(v) for labels, v in found["inventory_events_total"].items() if v}
+
+
+def logged_types(invoke) -> dict[str, int]:
+    return dict(Counter(json.loads(line)["type"] for line in ok(invoke("export", json=False)).stdout.splitlines()))
+
+
+def test_the_event_counts_tally_is_checked_rebuilt_and_caught_up(invoke, busy_db):
+    assert events_by_type(invoke) == logged_types(invoke)  # tallies the log up to the head
+    tally = sqlite3.connect(busy_db, isolation_level=None)
+    assert tally.execute("SELECT max(through) FROM event_counts").fetchone()[0] == head(invoke)
+    ok(invoke("rebuild-projections", "--check"))
+    tally.execute("UPDATE event_counts SET events = events + 7 WHERE type = 'StockAdded'")
     check = invoke("rebuild-projections", "--check")
     assert check.exit_code == 1
     assert [(d["table"], d["key"]) for d in data(check)["differences"]] == [("event_counts", "StockAdded")]
     ok(invoke("rebuild-projections"))
     ok(invoke("rebuild-projections", "--check"))
-    assert [c["consumer"] for c in data(ok(invoke("consumers")))] == ["nats", "warehouse"]
+    assert [c["consumer"] for c in data(ok(invoke("consumers")))] == ["nats", "warehouse"]  # left alone
+    ok(invoke("add", "MUG", "2"))
+    read_only = f"file:{busy_db}?mode=ro"
+    assert events_by_type(invoke, db=read_only) == logged_types(invoke)  # counts without a tally
+    assert tally.execute("SELECT count(*) FROM event_counts").fetchone()[0] == 0
+    assert events_by_type(invoke) == logged_types(invoke)  # and tallies again where it may write
+    ok(invoke("remove", "MUG", "1"))
+    assert events_by_type(invoke) == logged_types(invoke)  # the tally plus what came after it
+    ok(invoke("rebuild-projections", "--check"))
+    tally.close()
 
 
 def test_a_schema_5_file_gains_consumers_and_counts_its_events(invoke, busy_db):
@@ -189,10 +209,7 @@ def test_a_schema_5_file_gains_consumers_and_counts_its_events(invoke, busy_db):
     conn = sqlite3.connect(busy_db, isolation_level=None)
     conn.executescript("DROP TABLE consumers; DROP TABLE event_counts; PRAGMA user_version = 5;")
     conn.close()
-    found = samples(ok(invoke("metrics", json=False)).stdout)
-    by_type = {dict(labels)["type"]: int(v) for labels, v in found["inventory_events_total"].items()}
-    events = [json.loads(line) for line in ok(invoke("export", json=False)).stdout.splitlines()]
-    assert {t: n for t, n in by_type.items() if n} == dict(Counter(e["type"] for e in events))
+    assert events_by_type(invoke) == logged_types(invoke)
     assert data(ok(invoke("consumers"))) == []
     ok(invoke("rebuild-projections", "--check"))
     conn = sqlite3.connect(busy_db)

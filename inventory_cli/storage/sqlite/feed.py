@@ -15,6 +15,7 @@ from inventory_cli.storage.chain import stored_event
 from inventory_cli.storage.empty import EmptyFeed, EmptyStore
 from inventory_cli.storage.errors import StorageBusy, StorageError
 from inventory_cli.storage.port import ConsumerPosition, FeedFigures, RecordedEvent, StoreFigures
+from inventory_cli.storage.sqlite import feed_schema
 from inventory_cli.storage.sqlite.connection import is_busy, open_store
 from inventory_cli.storage.sqlite.store import SqliteEventStore
 
@@ -118,12 +119,18 @@ class SqliteLogFeed:
         return [ConsumerPosition(*row) for row in rows]
 
     def figures(self, now: str) -> FeedFigures:
-        """The figures of `inventory metrics`, all read in one snapshot of the file."""
+        """The figures of `inventory metrics`, all read in one snapshot of the file.
+
+        Events per type are the event_counts tally plus the events after it (since
+        the last `metrics`, as a rule); the tally then moves on to the head.
+        """
         conn = self.conn
         conn.execute("BEGIN")
         try:
             head = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
-            by_type = tuple(conn.execute("SELECT type, events FROM event_counts ORDER BY type"))
+            through = conn.execute(feed_schema.THROUGH_SQL.format(table="event_counts")).fetchone()[0]
+            counted = dict(conn.execute("SELECT type, events FROM event_counts").fetchall())
+            tail = conn.execute(feed_schema.TAIL_SQL, (through, head)).fetchall()
             lines = {store: (count, low) for store, count, low in conn.execute(_STOCK_FIGURES)}
             open_ = dict(conn.execute(_OPEN_RESERVATIONS).fetchall())
             overdue = dict(conn.execute(_OVERDUE_RESERVATIONS, (now,)).fetchall())
@@ -131,12 +138,35 @@ class SqliteLogFeed:
             followers = tuple(self.consumers())
         finally:
             conn.execute("COMMIT")
+        if tail:
+            self._tally(through, head, tail)
+        for type_name, count in tail:
+            counted[type_name] = counted.get(type_name, 0) + count
         stores = tuple(
             StoreFigures(store, *lines.get(store, (0, 0)), open_.get(store, 0), overdue.get(store, 0),
                          incoming.get(store, 0))
             for store in sorted(lines.keys() | open_.keys() | incoming.keys())
         )
-        return FeedFigures(head, by_type, stores, followers)
+        return FeedFigures(head, tuple(sorted(counted.items())), stores, followers)
+
+    def _tally(self, through: int, head: int, tail: list[tuple[str, int]]) -> None:
+        """Move the event_counts tally from ``through`` to ``head``: a few upserts in a short
+        write transaction, skipped when the file is busy or read-only or another run moved it."""
+        conn = self.conn
+        conn.execute(f"PRAGMA busy_timeout = {_SHORT_WAIT_MS}")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            if conn.execute(feed_schema.THROUGH_SQL.format(table="event_counts")).fetchone()[0] == through:
+                conn.executemany(feed_schema.TALLY_SQL, [(t, n, head) for t, n in tail])
+                conn.execute("UPDATE event_counts SET through = ?", (head,))
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if not is_busy(error) and error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_READONLY:
+                raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
 
     def close(self) -> None:
         self.store.close()

@@ -15,15 +15,10 @@ from inventory_cli.domain.events import (
     TransferReceived,
     TransferShipped,
 )
-from inventory_cli.storage.port import KeyRecord, NewEvent, RebuildReport, StockLine
+from inventory_cli.storage.port import KeyRecord, RebuildReport, StockLine
 from inventory_cli.storage.sqlite import schema
 from inventory_cli.storage.sqlite.log import SideEvent
 from inventory_cli.storage.sqlite.where import Where
-
-_COUNT_TYPE = (
-    "INSERT INTO event_counts (type, events) VALUES (?, ?)"
-    " ON CONFLICT (type) DO UPDATE SET events = events + excluded.events"
-)
 
 
 class Projections:
@@ -87,18 +82,6 @@ class Projections:
                 " ON CONFLICT (product) DO UPDATE SET name = excluded.name",
                 named.items(),
             )
-
-    def count_types(self, events: Sequence[NewEvent]) -> None:
-        """Add the appended events to the event_counts projection, one upsert per type."""
-        if len(events) == 1:
-            self._cursor.execute(_COUNT_TYPE, (type(events[0].event).__name__, 1))
-            return
-        from collections import Counter
-        from operator import itemgetter
-
-        # Counted by class in C loops (a third of the time of a Python loop), then named.
-        by_class = Counter(map(type, map(itemgetter(3), events)))
-        self._cursor.executemany(_COUNT_TYPE, [(cls.__name__, n) for cls, n in by_class.items()])
 
     def write_lines(self, lines: Sequence[tuple[int, StockLine]]) -> None:
         if not lines:

@@ -124,8 +124,9 @@ def projection_ddl(suffix: str = "", *, temporary: bool = False) -> str:
     received_at TEXT
 );
 {create} event_counts{suffix} (
-    type   TEXT    PRIMARY KEY,
-    events INTEGER NOT NULL
+    type    TEXT    PRIMARY KEY,
+    events  INTEGER NOT NULL,
+    through INTEGER NOT NULL
 );
 """
 

@@ -124,7 +124,6 @@ class SqliteEventStore:
         """Append the events and update the projections, in the open write transaction."""
         if events:
             side = self.log.append(events)
-            self.projections.count_types(events)
             if side:
                 self.projections.write_side_tables(side)
         self.projections.write_lines(lines)
