@@ -227,7 +227,9 @@ def test_ctrl_c_cuts_a_one_off_consumer_export_short_with_130_and_saves_its_posi
     export = spawn_inventory(db_path, "export", "--consumer", "batch")
     first = export.stdout.readline()  # started; the rest waits in the full pipe
     export.send_signal(signal.SIGINT)
-    rest, stderr = export.communicate(timeout=DEADLINE)
+    rest = export.stdout.read()  # through the same buffered file as the first line
+    stderr = export.stderr.read()
+    export.wait(timeout=DEADLINE)
     delivered = parsed([first, *rest.splitlines(keepends=True)])
     assert export.returncode == 130 and "Traceback" not in stderr
     assert positions(delivered) == list(range(1, len(delivered) + 1))

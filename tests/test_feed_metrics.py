@@ -10,6 +10,7 @@ import json
 import os
 import sqlite3
 import stat
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -19,7 +20,7 @@ from unittest import mock
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import data, run_inventory
+from conftest import data, process_env, run_inventory
 
 PER_STORE = ("stock_lines", "low_stock_lines", "open_reservations", "overdue_reservations",
              "incoming_transfers")
@@ -230,3 +231,14 @@ def test_imports_and_commands_keep_event_counts_in_step(invoke, db_path, tmp_pat
     assert {t: n for t, n in by_type.items() if n} == {"StockAdded": 1500, "StockRemoved": 700,
                                                        "StockCounted": 1}
     ok(invoke("rebuild-projections", "--check"))
+
+
+@pytest.mark.parametrize("args", [("stock",), ("export",), ("consumers",), ("metrics",)])
+def test_only_metrics_loads_prometheus_client(invoke, db_path, args):
+    ok(invoke("add", "A", "1"))
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "inventory_cli", "--db", str(db_path), *args],
+        capture_output=True, text=True, env=process_env(), timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert ("prometheus_client" in result.stderr) == (args == ("metrics",))
