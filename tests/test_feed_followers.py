@@ -155,6 +155,17 @@ def test_a_follower_started_before_the_database_exists_waits_for_it(tmp_path):
     assert follower.end()[0] == 0
 
 
+def test_a_follower_of_an_empty_file_waits_for_its_first_writer(db_path):
+    db_path.touch()  # as a first writer leaves it until its schema commits
+    one_off = run_inventory(db_path, "export", "--consumer", "x")
+    assert (one_off.returncode, one_off.stdout, one_off.stderr) == (0, "", "")
+    follower = Follower(db_path)
+    follower.wait_until_listening_for_signals()
+    add(db_path, "A", 2)
+    assert positions(follower.take(1)) == [1]
+    assert follower.end()[0] == 0
+
+
 def test_a_follower_of_a_missing_database_creates_nothing(tmp_path):
     db = tmp_path / "never" / "inv.db"
     follower = Follower(db, "--consumer", "warehouse")

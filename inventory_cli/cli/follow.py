@@ -20,6 +20,7 @@ from contextlib import contextmanager
 import typer
 
 from inventory_cli.application.feed import OutputClosed, relay, start_position
+from inventory_cli.storage.empty import EmptyFeed
 from inventory_cli.storage.port import LogFeed, RecordedEvent
 
 _WAIT_FOR_FILE = 0.5  # seconds between two looks for a database that does not exist yet
@@ -136,6 +137,24 @@ def _line_writer() -> Callable[[RecordedEvent], None]:
     return emit
 
 
+def _open_log(
+    open_feed: Callable[[], LogFeed], database_missing: Callable[[], bool], stop: _Stop | None
+) -> LogFeed | None:
+    """The feed once there is a log; None without one (at once, or, for a follower
+    (``stop`` given), when stopped or its reader went away while it waited)."""
+    wait = None if stop is None else _idler(None, stop, _WAIT_FOR_FILE)
+    while True:
+        feed = None if database_missing() else open_feed()
+        # A file that exists may still be empty: its first writer creates the schema
+        # in a transaction of its own, and until that commits it opens as no log.
+        if feed is not None and not isinstance(feed, EmptyFeed):
+            return feed
+        if feed is not None:
+            feed.close()
+        if stop is None or wait is None or stop() or not wait():
+            return None
+
+
 def export_feed(
     open_feed: Callable[[], LogFeed],
     *,
@@ -149,14 +168,9 @@ def export_feed(
     A follower started before the database exists waits for it (creating nothing).
     """
     with _stop_on_signals() as stop:
-        if database_missing():
-            if not follow:
-                return
-            wait_for_file = _idler(None, stop, _WAIT_FOR_FILE)
-            while database_missing():
-                if stop() or not wait_for_file():
-                    return
-        feed = open_feed()
+        feed = _open_log(open_feed, database_missing, stop if follow else None)
+        if feed is None:
+            return
         try:
             after = start_position(feed, consumer, after_position)
             relay(
