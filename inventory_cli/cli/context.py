@@ -50,18 +50,17 @@ class Settings:
             store.on_wait = lambda: _say_waiting(seconds)
         return store
 
-
-def _say_waiting(seconds: float) -> None:
-    sys.stderr.write(f"inventory: waiting for another writer… (up to {seconds:g} s, "
-                     "INVENTORY_BUSY_TIMEOUT)\n")
-    sys.stderr.flush()
-
-
     def open_feed(self):  # -> LogFeed (SqliteLogFeed | EmptyFeed)
         """The log as a feed, for export --follow/--consumer, consumers and metrics."""
         from inventory_cli.storage.sqlite.feed import open_feed
 
         return open_feed(self.db, busy_timeout=self.busy_timeout())
+
+
+def _say_waiting(seconds: float) -> None:
+    sys.stderr.write(f"inventory: waiting for another writer… (up to {seconds:g} s, "
+                     "INVENTORY_BUSY_TIMEOUT)\n")
+    sys.stderr.flush()
 
 
 def _default_db() -> str:

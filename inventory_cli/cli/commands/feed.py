@@ -25,7 +25,7 @@ def _with_feed(ctx: typer.Context, read):
 
 
 @commands.command(epilog="Example: inventory consumers --json")
-@guarded
+@guarded(query=True)
 def consumers(ctx: typer.Context, as_json: Json = False) -> None:
     """Each consumer of the feed (export --consumer): its saved position and lag behind the head."""
     from inventory_cli.cli import render
@@ -36,13 +36,15 @@ def consumers(ctx: typer.Context, as_json: Json = False) -> None:
     elif not positions:
         render.print_message("No consumer yet: `inventory export --follow --consumer NAME` makes one.")
     else:
-        render.print_table(None, ("consumer", "position", "lag"), positions,
-                           numeric=frozenset({"position", "lag"}))
+        from inventory_cli.cli.tables import Column
+
+        render.print_table((Column("consumer"), Column("position", "number"), Column("lag", "number")),
+                           positions)
 
 
 @commands.command(epilog="Example (node_exporter's textfile collector, from cron):\n\n"
              "inventory metrics --textfile /var/lib/node_exporter/textfile/inventory.prom")
-@guarded
+@guarded(query=True)
 def metrics(
     ctx: typer.Context,
     textfile: Annotated[Optional[str], typer.Option(metavar="PATH", help="Write atomically to PATH (for node_exporter's textfile collector) instead of stdout.", show_default=False)] = None,
