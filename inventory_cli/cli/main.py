@@ -59,6 +59,7 @@ PANELS: dict[str, str] = {
     "audit": "Audit",
     "import_": "Stock moves",
     "maintenance": "Maintenance",
+    "feed": "Feed",
 }
 
 
