@@ -19,6 +19,7 @@ from inventory_cli.storage.port import (
 )
 from inventory_cli.storage.sqlite.log import EventLog
 from inventory_cli.storage.sqlite.projections import Projections
+from inventory_cli.storage.sqlite_reports import SqliteReports
 
 
 class _WriteTransaction:
@@ -54,7 +55,7 @@ class _WriteTransaction:
             store.conn.execute("ROLLBACK")
 
 
-class SqliteEventStore:
+class SqliteEventStore(SqliteReports):
     """The storage port over one SQLite connection: an EventLog and its Projections."""
 
     def __init__(self, conn: sqlite3.Connection, location: str) -> None:
