@@ -39,6 +39,7 @@ GOALS = {
     "reads": "goal_reads",        # 5: history / replay of one product against stock
     "commands": "goal_commands",  # 6: in-process commands against eventsourcing
     "retail": "retail",           # 7: the Online Retail year
+    "reports": "goal_reports",    # 8: report movements against rebuild-projections
 }
 
 

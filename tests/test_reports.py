@@ -412,3 +412,20 @@ def test_no_chart_in_a_pipe(db_path):
         assert result.returncode == 0, result.stderr
         assert "P-LONG-CODE-1" in result.stdout
         assert not BLOCKS & set(result.stdout) and "\x1b" not in result.stdout
+
+
+def test_a_log_folded_in_two_halves_gives_the_rows_of_one_fold(retail, monkeypatch):
+    from inventory_cli.storage import sqlite_reports
+    from inventory_cli.storage.sqlite_store import open_store
+
+    db, _ = retail
+    store = open_store(str(db), create=False)
+    try:
+        results = []
+        for threshold in (10**12, 1):  # one fold; then two halves on two connections
+            monkeypatch.setattr(sqlite_reports, "PARALLEL_FROM", threshold)
+            results.append(store.period_movements(None, None, by="week", since="2011-02-01T00:00:00+00:00",
+                                                  until=None))
+    finally:
+        store.close()
+    assert results[0] == results[1] and len(results[0]) > 1000

@@ -8,6 +8,8 @@ Periods are local time: SQLite's ``'localtime'`` modifier follows the process's
 from __future__ import annotations
 
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 from inventory_cli.domain.events import EVENT_TYPES
 from inventory_cli.storage.port import LineSales, PeriodMovement
@@ -24,6 +26,7 @@ MOVEMENT_TYPES = {
 }
 
 PERIODS = ("day", "week", "month")
+PARALLEL_FROM = 100_000  # events: below that a second connection costs more than it saves
 
 # The upsert key of an event's period, from its occurred_at (stored in UTC).
 # A week is keyed by its Thursday: ISO 8601 puts a week in the year of its
@@ -57,9 +60,16 @@ def period_key_sql(by: str, since: str | None) -> str:
     return key if since is None else f"CASE WHEN e.occurred_at < :since THEN '' ELSE {key} END"
 
 
-def movements_sql(by: str, since: str | None, streams: str) -> list[str]:
-    """The statements: fold every event into (stream, period) sums, then list the sums
-    with the running on_hand after each period.
+class MovementsSql(NamedTuple):
+    create: str  # the (stream, period) table of this connection
+    fold: str  # adds the events of positions (:after_position, :head] to it
+    merge: str  # adds rows folded on another connection
+    select: str  # the report rows, with the running on_hand
+
+
+def movements_sql(by: str, since: str | None, streams: str) -> MovementsSql:
+    """Fold every event into (stream, period) sums, then list the sums with the running
+    on_hand after each period.
 
     An upsert per event into a small table, not GROUP BY, which makes SQLite sort
     every event first (see schema.fold_streams_sql); PostgreSQL would GROUP BY.
@@ -69,28 +79,33 @@ def movements_sql(by: str, since: str | None, streams: str) -> list[str]:
     """
     names = list(MOVEMENT_TYPES)
     sums = ", ".join(f"CASE e.type WHEN '{t}' THEN e.quantity ELSE 0 END" for t in MOVEMENT_TYPES.values())
-    updates = ", ".join(f"{n} = {n} + excluded.{n}" for n in names)
+    upsert = (
+        f" ON CONFLICT (stream_id, period) DO UPDATE SET {', '.join(f'{n} = {n} + excluded.{n}' for n in names)},"
+        " last_version = max(last_version, excluded.last_version)"
+    )
+    insert = f"INSERT INTO {_TABLE} (stream_id, period, {', '.join(names)}, last_version)"
     net = " + ".join(
         f"{sign} * g.{name}" for name, type_name in MOVEMENT_TYPES.items()
         if (sign := EVENT_TYPES[type_name].on_hand_sign)
     )
-    return [
+    return MovementsSql(
         _CREATE,
-        f"DELETE FROM {_TABLE}",
-        f"INSERT INTO {_TABLE} (stream_id, period, {', '.join(names)}, last_version)"
-        f" SELECT e.stream_id, {period_key_sql(by, since)}, {sums}, e.version FROM events AS e"
-        f" WHERE (:until IS NULL OR e.occurred_at <= :until){streams}"
-        f" ON CONFLICT (stream_id, period) DO UPDATE SET {updates},"
-        " last_version = max(last_version, excluded.last_version)",
+        f"{insert} SELECT e.stream_id, {period_key_sql(by, since)}, {sums}, e.version FROM events AS e"
+        " WHERE e.position > :after_position AND e.position <= :head"
+        f" AND (:until IS NULL OR e.occurred_at <= :until){streams}{upsert}",
+        f"{insert} VALUES ({', '.join('?' * (len(names) + 3))}){upsert}",
         f"SELECT {_LABELS[by]}, s.store, s.product, {', '.join(f'g.{n}' for n in names)}, g.on_hand_end"
         f" FROM (SELECT *, sum({net}) OVER (PARTITION BY g.stream_id ORDER BY g.last_version)"
         f" AS on_hand_end FROM {_TABLE} AS g) AS g JOIN streams AS s USING (stream_id)"
         " WHERE g.period <> '' ORDER BY s.store, s.product, g.period",
-    ]
+    )
 
 
+# NOT INDEXED: for GROUP BY stream_id SQLite would otherwise walk the (stream_id,
+# version) index and look every event up in the table, 8 times slower than a scan.
 SALES_SQL = (
-    "SELECT s.store, s.product, sum(e.quantity) FROM events AS e JOIN streams AS s USING (stream_id)"
+    "SELECT s.store, s.product, sum(e.quantity)"
+    " FROM events AS e NOT INDEXED JOIN streams AS s USING (stream_id)"
     " WHERE e.occurred_at > :after AND e.occurred_at <= :until"
     " AND (e.type = 'ReservationFulfilled'"
     " OR (e.type = 'StockRemoved' AND json_extract(e.data, '$.reason') = 'sold')){stores}"
@@ -120,23 +135,65 @@ class SqliteReports:
             f" AND e.stream_id IN (SELECT stream_id FROM streams WHERE {' AND '.join(conditions)})"
             if conditions else ""
         )
-        params = {"store": store, "product": product, "since": since, "until": until}
-        *fold, select = movements_sql(by, since, streams)
+        sql = movements_sql(by, since, streams)
         conn = self.conn
         began = not conn.in_transaction
         if began:
-            conn.execute("BEGIN")  # one snapshot of the log for the fold
+            conn.execute("BEGIN")  # one snapshot of the log
         try:
-            for statement in fold:
-                conn.execute(statement, params)
-            rows = [PeriodMovement(*row) for row in conn.execute(select)]
+            conn.execute(sql.create)
+            conn.execute(f"DELETE FROM {_TABLE}")
+            head = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
+            params = {"store": store, "product": product, "since": since, "until": until,
+                      "after_position": 0, "head": head}
+            location = getattr(self, "location", ":memory:")
+            if product is not None or head < PARALLEL_FROM or "memory" in location:
+                conn.execute(sql.fold, params)
+            else:
+                self._fold_in_two(sql, params, location)
+            rows = [PeriodMovement(*row) for row in conn.execute(sql.select)]
             conn.execute(f"DELETE FROM {_TABLE}")
         finally:
             if began and conn.in_transaction:
                 conn.execute("COMMIT")
         return rows
 
+    def _fold_in_two(self, sql: MovementsSql, params: dict[str, object], location: str) -> None:
+        """Fold the first half of the positions here and the second on a connection of its
+        own, in a thread (sqlite3 lets go of the GIL while SQLite works), then merge.
+
+        Positions up to the head never change, so the other connection folds the same
+        events whatever its snapshot.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        middle = int(params["head"]) // 2  # type: ignore[call-overload]
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            beside = pool.submit(_fold_alone, location, sql, {**params, "after_position": middle})
+            self.conn.execute(sql.fold, {**params, "head": middle})
+            rows = beside.result()
+        if rows is None:
+            self.conn.execute(sql.fold, {**params, "after_position": middle})
+        else:
+            self.conn.executemany(sql.merge, rows)
+
     def line_sales(self, store: str | None, *, after: str, until: str) -> list[LineSales]:
         sql = SALES_SQL.format(stores="" if store is None else " AND s.store = :store")
         rows = self.conn.execute(sql, {"after": after, "until": until, "store": store})
         return [LineSales(*row) for row in rows]
+
+
+def _fold_alone(location: str, sql: MovementsSql, params: dict[str, object]) -> list[tuple] | None:
+    """The (stream, period) rows of the positions in ``params``; None if it can't be done here."""
+    try:
+        conn = sqlite3.connect(location, isolation_level=None, uri=location.startswith("file:"))
+    except sqlite3.Error:
+        return None
+    try:
+        conn.execute(sql.create)
+        conn.execute(sql.fold, params)
+        return conn.execute(f"SELECT * FROM {_TABLE}").fetchall()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
