@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import REPO_ROOT, data, run_inventory
+from conftest import REPO_ROOT, data, run_inventory
+from terminal import on_terminal
 
 RETAIL = Path("/work/shared/data/online-retail/online_retail_non_uk.csv")
 SAMPLE_COUNTRIES = ("Spain", "Portugal", "Norway", "Channel Islands", "Japan", "Saudi Arabia")
@@ -334,36 +335,10 @@ def test_cover_csv_has_the_json_fields(invoke):
 # -- what a person sees ------------------------------------------------------------------------
 
 def _on_a_terminal(db: Path, *args: str, columns: int = 80) -> str:
-    """The command's output on a real pseudo-terminal of ``columns`` columns, escapes removed."""
-    import fcntl
-    import os
-    import pty
-    import re
-    import struct
-    import termios
-
-    from tests.conftest import inventory_argv, process_env
-
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
-    env = process_env({"TZ": "UTC", "NO_COLOR": "1"})
-    env.pop("COLUMNS", None)
-    env.pop("LINES", None)
-    child = subprocess.Popen(inventory_argv(db, *args), stdin=follower, stdout=follower,
-                             stderr=follower, env=env, close_fds=True)
-    os.close(follower)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(leader)
-    assert child.wait(timeout=60) == 0, output
-    return re.sub(r"\x1b\[[0-9;]*m", "", output.decode()).replace("\r\n", "\n")
+    """The text the command draws on a real pseudo-terminal of ``columns`` columns."""
+    shown = on_terminal(db, *args, columns=columns, env={"TZ": "UTC", "NO_COLOR": "1"})
+    assert shown.exit_code == 0, shown.raw
+    return shown.text
 
 
 def _year_of_sales(db: Path) -> None:

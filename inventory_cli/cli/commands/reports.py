@@ -1,7 +1,4 @@
-"""`inventory report …`: movements per period and days of cover, from the log.
-
-Registered on the main app when ``cli.app`` is imported.
-"""
+"""The `report` group: movements per period and days of cover, from the log."""
 
 from __future__ import annotations
 
@@ -9,14 +6,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from inventory_cli.cli.app import AllStores, Json, OptionalProduct, Store, _read, _time, app
 from inventory_cli.cli.boundary import UsageProblem, guarded
+from inventory_cli.cli.context import parse_time, read
+from inventory_cli.cli.options import AllStores, Json, OptionalProduct, Store
 
 report_app = typer.Typer(
     help="Reports for the manager: what moved per period, how long the stock will last.",
     no_args_is_help=True,
 )
-app.add_typer(report_app, name="report")
+
+
 
 Csv = Annotated[bool, typer.Option("--csv", help="Print CSV: a header row, then one row per item.")]
 Since = Annotated[Optional[str], typer.Option(help="From this date or time on (inclusive; local time unless an offset is given).", show_default=False)]
@@ -50,8 +49,8 @@ def movements(
         raise UsageProblem(f"--by must be day, week or month, not {by!r}.")
     store_code = None if all_stores else v.StoreCode(store)
     product_code = None if product is None else v.ProductCode(product)
-    since_at, until_at = _time(since, "--since"), _time(until, "--until", end_of_day=True)
-    rows = _read(ctx, lambda s: reports.movements(s, store_code, product_code, by=by,
+    since_at, until_at = parse_time(since, "--since"), parse_time(until, "--until", end_of_day=True)
+    rows = read(ctx, lambda s: reports.movements(s, store_code, product_code, by=by,
                                                   since=since_at, until=until_at))
     if as_json:
         render.print_json([row._asdict() for row in rows])
@@ -85,8 +84,8 @@ def cover(
 
     _format(as_json, as_csv)
     store_code = None if all_stores else v.StoreCode(store)
-    until_at = _time(until, "--until", end_of_day=True)
-    rows = _read(ctx, lambda s: reports.cover(s, store_code, now=utc_now(), days=days,
+    until_at = parse_time(until, "--until", end_of_day=True)
+    rows = read(ctx, lambda s: reports.cover(s, store_code, now=utc_now(), days=days,
                                               target_days=target_days, until=until_at))
     if as_json:
         render.print_json([row._asdict() for row in rows])
@@ -97,3 +96,7 @@ def cover(
         render.print_message(f"No stock recorded{where}" + (" at that time." if until else " yet."))
     else:
         report_render.print_cover_table(rows, days, target_days)
+
+def register(app: typer.Typer) -> None:
+    """Add the `report` group to the app."""
+    app.add_typer(report_app, name="report")
