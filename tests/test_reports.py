@@ -404,3 +404,23 @@ def test_a_log_folded_in_two_halves_gives_the_rows_of_one_fold(retail, monkeypat
     finally:
         store.close()
     assert results[0] == results[1] and len(results[0]) > 1000
+
+
+@pytest.mark.parametrize("by", ["day", "week", "month"])
+def test_the_terminal_view_folds_every_period_of_each_line(retail, by):
+    from inventory_cli.application import reports
+    from inventory_cli.storage.sqlite_store import open_store
+
+    db, _ = retail
+    store = open_store(str(db), create=False)
+    try:
+        rows = reports.movements(store, None, None, by=by)
+    finally:
+        store.close()
+    periods = reports.period_labels(min(r.period for r in rows), max(r.period for r in rows), by)
+    assert len(periods) == len(set(periods)) and {r.period for r in rows} <= set(periods)
+    lines = reports.by_line(rows, periods)
+    out = sum(r.removed + r.fulfilled + r.shipped + r.lost for r in rows)
+    assert sum(line.went_out for line in lines) == out
+    assert sum(v or 0 for line in lines for v in line.out_by_period) == out
+    assert len(lines) == len({(r.store, r.product) for r in rows})
