@@ -2,7 +2,15 @@
 
 Both are computed by SQL over the event log, never by folding events in Python.
 Periods are local time: SQLite's ``'localtime'`` modifier follows the process's
-``TZ``. A PostgreSQL twin reads the same columns; see ``period_key_sql``.
+``TZ``.
+
+A PostgreSQL twin keeps the columns, the window function and the sales filter,
+and differs in: the period, ``to_char(occurred_at AT TIME ZONE <the client's
+zone>, 'YYYY-MM-DD' | 'IYYY-"W"IW' | 'YYYY-MM')`` (the session's TimeZone is the
+server's unless the client sets it); a plain GROUP BY with ``sum(…) FILTER``
+instead of the upsert table and the second connection (a hash aggregate, and
+parallel workers, do that there); ``data->>'reason'`` for ``json_extract``; no
+``NOT INDEXED``.
 """
 
 from __future__ import annotations
