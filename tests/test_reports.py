@@ -14,12 +14,15 @@ import json
 import random
 import subprocess
 import sys
+import uuid
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import REPO_ROOT, data, run_inventory
 from terminal import on_terminal
@@ -424,3 +427,44 @@ def test_the_terminal_view_folds_every_period_of_each_line(retail, by):
     assert sum(line.went_out for line in lines) == out
     assert sum(v or 0 for line in lines for v in line.out_by_period) == out
     assert len(lines) == len({(r.store, r.product) for r in rows})
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_each_period_ends_on_the_running_on_hand_of_its_movements(invoke, tmp_path, data_):
+    """Any valid log: per line, on_hand_end is the previous one plus what came in, minus
+    what went out, plus the counts; the last one is the stock line's on_hand."""
+    db = tmp_path / f"{uuid.uuid4().hex}.db"
+    on_hand: dict[tuple[str, str], int] = defaultdict(int)
+    rows, moment = [], datetime(2025, 12, 20, tzinfo=timezone.utc)
+    for index in range(data_.draw(st.integers(1, 40))):
+        moment += timedelta(hours=data_.draw(st.integers(0, 60)))
+        line = (data_.draw(st.sampled_from(["main", "north"])), data_.draw(st.sampled_from(["A", "B"])))
+        op = data_.draw(st.sampled_from(["add", "remove", "sale", "count"]))
+        row = {"store": line[0], "product": line[1], "at": _at(moment)}
+        quantity = data_.draw(st.integers(1, 9))
+        if op == "count":
+            rows.append({**row, "op": "count", "quantity": quantity})
+            on_hand[line] = quantity
+        elif op == "add" or on_hand[line] < quantity:
+            rows.append({**row, "op": "add", "quantity": quantity})
+            on_hand[line] += quantity
+        elif op == "remove":
+            rows.append({**row, "op": "remove", "quantity": quantity})
+            on_hand[line] -= quantity
+        else:
+            rows += [{**row, "op": "reserve", "quantity": quantity, "customer": "c", "reservation_id": f"R{index}"},
+                     {"op": "fulfill", "reservation_id": f"R{index}", "at": row["at"]}]
+            on_hand[line] -= quantity
+    assert invoke("import", "-", "--format", "ndjson", db=db, input="".join(json.dumps(r) + "\n" for r in rows)
+                  ).exit_code == 0
+    by = data_.draw(st.sampled_from(["day", "week", "month"]))
+    report = _by_line(data(invoke("report", "movements", "--all-stores", "--by", by, db=db)))
+    assert {line: periods[-1]["on_hand_end"] for line, periods in report.items()} == dict(on_hand)
+    for periods in report.values():
+        previous = 0
+        for p in periods:
+            assert p["on_hand_end"] == previous + p["added"] + p["received"] - p["removed"] - p["fulfilled"] \
+                - p["shipped"] + p["counted"]
+            previous = p["on_hand_end"]
+        assert [p["period"] for p in periods] == sorted({p["period"] for p in periods})
