@@ -393,8 +393,8 @@ def test_no_chart_in_a_pipe(db_path):
 
 
 def test_a_log_folded_in_two_halves_gives_the_rows_of_one_fold(retail, monkeypatch):
-    from inventory_cli.storage import sqlite_reports
-    from inventory_cli.storage.sqlite_store import open_store
+    from inventory_cli.storage.sqlite import reports as sqlite_reports
+    from inventory_cli.storage.sqlite import open_store
 
     db, _ = retail
     store = open_store(str(db), create=False)
@@ -412,7 +412,7 @@ def test_a_log_folded_in_two_halves_gives_the_rows_of_one_fold(retail, monkeypat
 @pytest.mark.parametrize("by", ["day", "week", "month"])
 def test_the_terminal_view_folds_every_period_of_each_line(retail, by):
     from inventory_cli.application import reports
-    from inventory_cli.storage.sqlite_store import open_store
+    from inventory_cli.storage.sqlite import open_store
 
     db, _ = retail
     store = open_store(str(db), create=False)

@@ -24,7 +24,7 @@ OUTFLOWS = ("removed", "fulfilled", "shipped", "lost")
 
 
 def movements(
-    store: EventStore | None,
+    store: EventStore,
     store_code: str | None,
     product: str | None,
     *,
@@ -35,8 +35,6 @@ def movements(
     """One row per period and store + product with events in it, by store, product, period."""
     if by not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}, not {by!r}")
-    if store is None:
-        return []
     return store.period_movements(store_code, product, by=by, since=since, until=until)
 
 
@@ -146,7 +144,7 @@ def cover_row(line: StockLine, sold: int, days: int, target_days: int) -> CoverR
 
 
 def cover(
-    store: EventStore | None,
+    store: EventStore,
     store_code: str | None,
     *,
     now: str,
@@ -158,8 +156,6 @@ def cover(
     (the projections), with the sales of the ``days`` days before."""
     if days < 1 or target_days < 0:
         raise ValueError("days must be at least 1 and target days at least 0")
-    if store is None:
-        return []
     end = until or now
     after = (datetime.fromisoformat(end) - timedelta(days=days)).isoformat(timespec="microseconds")
     if until is None:

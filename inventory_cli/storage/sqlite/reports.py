@@ -16,7 +16,6 @@ parallel workers, do that there); ``data->>'reason'`` for ``json_extract``; no
 from __future__ import annotations
 
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 from inventory_cli.domain.events import EVENT_TYPES
@@ -121,10 +120,14 @@ SALES_SQL = (
 )
 
 
-class SqliteReports:
-    """The report methods of the storage port, mixed into the SQLite event store."""
+class Reports:
+    """The reports of one connection (``location`` names the file, for a second one)."""
 
-    conn: sqlite3.Connection
+    __slots__ = ("conn", "location")
+
+    def __init__(self, conn: sqlite3.Connection, location: str) -> None:
+        self.conn = conn
+        self.location = location
 
     def period_movements(
         self,
@@ -154,7 +157,7 @@ class SqliteReports:
             head = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
             params = {"store": store, "product": product, "since": since, "until": until,
                       "after_position": 0, "head": head}
-            location = getattr(self, "location", ":memory:")
+            location = self.location
             if product is not None or head < PARALLEL_FROM or "memory" in location:
                 conn.execute(sql.fold, params)
             else:
