@@ -27,7 +27,7 @@ def _format(as_json: bool, as_csv: bool) -> None:
 
 
 @report_app.command(epilog="Example: inventory report movements --all-stores --by week --since 2026-10-01")
-@guarded
+@guarded(query=True)
 def movements(
     ctx: typer.Context,
     product: OptionalProduct = None,
@@ -53,7 +53,7 @@ def movements(
     rows = read(ctx, lambda s: reports.movements(s, store_code, product_code, by=by,
                                                   since=since_at, until=until_at))
     if as_json:
-        render.print_json([row._asdict() for row in rows])
+        render.print_json_array(row._asdict() for row in rows)
     elif as_csv:
         report_render.write_csv(rows, reports.MovementRow._fields)
     elif not rows:
@@ -65,7 +65,7 @@ def movements(
 
 @report_app.command(epilog="Example: inventory report cover --days 28 --target-days 14\n\n"
                     "Example (as it was on a past day): inventory report cover --until 2026-11-01")
-@guarded
+@guarded(query=True)
 def cover(
     ctx: typer.Context,
     all_stores: AllStores = False,
@@ -88,7 +88,7 @@ def cover(
     rows = read(ctx, lambda s: reports.cover(s, store_code, now=utc_now(), days=days,
                                               target_days=target_days, until=until_at))
     if as_json:
-        render.print_json([row._asdict() for row in rows])
+        render.print_json_array(row._asdict() for row in rows)
     elif as_csv:
         report_render.write_csv(rows, reports.CoverRow._fields)
     elif not rows:
