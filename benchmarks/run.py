@@ -40,6 +40,7 @@ GOALS = {
     "commands": "goal_commands",  # 6: in-process commands against eventsourcing
     "retail": "retail",           # 7: the Online Retail year
     "feed": "goal_feed",          # the feed: follower latency, metrics against stock
+    "reports": "goal_reports",    # 8: report movements against rebuild-projections
 }
 
 

@@ -43,6 +43,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "products": ("product",),
     "queries": ("stock", "history", "replay", "diff"),
     "audit": ("verify", "export"),
+    "reports": ("report",),
     "import_": ("import",),
     "maintenance": ("rebuild-projections", "backup"),
     "feed": ("consumers", "metrics"),

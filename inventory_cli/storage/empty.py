@@ -13,6 +13,8 @@ from contextlib import AbstractContextManager, nullcontext
 from inventory_cli.domain.events import Event
 from inventory_cli.storage.errors import StorageError
 from inventory_cli.storage.port import (
+    LineSales,
+    PeriodMovement,
     ChainReport,
     ConsumerPosition,
     FeedFigures,
@@ -141,6 +143,21 @@ class EmptyStore:
     def check_projections(self) -> RebuildReport:
         return RebuildReport(0, 0, [])
 
+    # -- reports ----------------------------------------------------------------------
+
+    def period_movements(
+        self,
+        store: str | None,
+        product: str | None,
+        *,
+        by: str,
+        since: str | None,
+        until: str | None,
+    ) -> list[PeriodMovement]:
+        return []
+
+    def line_sales(self, store: str | None, *, after: str, until: str) -> list[LineSales]:
+        return []
 
 class EmptyFeed:
     """The feed of a database that does not exist yet: no events, no consumers."""

@@ -115,6 +115,30 @@ class RebuildReport(NamedTuple):
     differences: list[dict[str, object]]
 
 
+class PeriodMovement(NamedTuple):
+    """What moved in one store + product during one period (a report row)."""
+
+    period: str  # 2011-03-07, 2011-W10 or 2011-03, in local time
+    store: str
+    product: str
+    added: int
+    received: int
+    removed: int
+    fulfilled: int
+    shipped: int
+    lost: int
+    counted: int  # the signed sum of the period's count corrections
+    on_hand_end: int  # on_hand after the period's last event
+
+
+class LineSales(NamedTuple):
+    """Units of one store + product that left as sales in a time window."""
+
+    store: str
+    product: str
+    sold: int
+
+
 class EventStore(Protocol):
     # -- the write side: everything below runs inside ``write()`` -------------------
     def write(self) -> AbstractContextManager[None]:
@@ -194,6 +218,22 @@ class EventStore(Protocol):
 
     def check_projections(self) -> RebuildReport: ...
 
+    # -- reports --------------------------------------------------------------------
+    def period_movements(
+        self,
+        store: str | None,
+        product: str | None,
+        *,
+        by: str,
+        since: str | None,
+        until: str | None,
+    ) -> list[PeriodMovement]:
+        """Per period ("day", "week" or "month", local time) and stream, what its events
+        moved (on occurred_at, both bounds inclusive); sorted by store, product, period."""
+
+    def line_sales(self, store: str | None, *, after: str, until: str) -> list[LineSales]:
+        """Units sold (StockRemoved with reason sold, ReservationFulfilled) per stream,
+        occurred after ``after`` and up to ``until``; streams without sales are left out."""
 
 # -- following the log (export --follow, consumers, metrics) ---------------------------
 

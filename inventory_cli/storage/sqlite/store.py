@@ -9,6 +9,8 @@ from contextlib import contextmanager
 
 from inventory_cli.domain.events import Event
 from inventory_cli.storage.port import (
+    LineSales,
+    PeriodMovement,
     ChainReport,
     KeyRecord,
     NewEvent,
@@ -19,6 +21,7 @@ from inventory_cli.storage.port import (
 )
 from inventory_cli.storage.sqlite.log import EventLog
 from inventory_cli.storage.sqlite.projections import Projections
+from inventory_cli.storage.sqlite.reports import Reports
 
 
 class _WriteTransaction:
@@ -68,6 +71,7 @@ class SqliteEventStore:
         self._cursor = conn.cursor()
         self.log = EventLog(conn, self._cursor)
         self.projections = Projections(conn, self._cursor, location)
+        self.reports = Reports(conn, location)
         # Called once when a write has waited a second for another writer's lock.
         self.on_wait: Callable[[], object] | None = None
 
@@ -209,6 +213,22 @@ class SqliteEventStore:
                 raise
         with self.snapshot(), _lenient_text(self.conn):
             return self.projections.check(self.log.head_position())
+
+    # -- reports ------------------------------------------------------------------------
+
+    def period_movements(
+        self,
+        store: str | None,
+        product: str | None,
+        *,
+        by: str,
+        since: str | None,
+        until: str | None,
+    ) -> list[PeriodMovement]:
+        return self.reports.period_movements(store, product, by=by, since=since, until=until)
+
+    def line_sales(self, store: str | None, *, after: str, until: str) -> list[LineSales]:
+        return self.reports.line_sales(store, after=after, until=until)
 
 
 def is_undecodable(error: sqlite3.Error) -> bool:
