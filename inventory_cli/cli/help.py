@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 # The panels of `inventory --help`, in order.
-PANELS = ("Stock moves", "Reservations", "Transfers", "Products", "Queries", "Audit", "Maintenance")
+PANELS = ("Stock moves", "Reservations", "Transfers", "Products", "Queries", "Reports", "Audit", "Feed", "Maintenance")
 
 # The value an option takes, where its own name does not say it.
 _VALUE_NAMES = {

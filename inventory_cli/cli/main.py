@@ -58,6 +58,7 @@ PANELS: dict[str, str] = {
     "products": "Products",
     "queries": "Queries",
     "audit": "Audit",
+    "reports": "Reports",
     "import_": "Stock moves",
     "maintenance": "Maintenance",
     "feed": "Feed",
