@@ -48,7 +48,7 @@ def test_help_on_a_terminal_groups_commands_in_panels_and_shows_no_python_types(
     assert shown.exit_code == 0
     panels = re.findall(r"╭─ (.+?) ─", shown.text)
     assert panels == ["Options", "Stock moves", "Reservations", "Transfers", "Products", "Queries",
-                      "Audit", "Maintenance", "Feed"]
+                      "Reports", "Audit", "Feed", "Maintenance"]
     assert "<bool>" not in shown.text and "<str>" not in shown.text
 
 
