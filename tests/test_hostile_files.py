@@ -313,3 +313,33 @@ def test_inspecting_a_file_in_use_keeps_the_locks_of_connections_in_the_same_pro
         assert locks(), "the inspection dropped this process's lock on the -shm"
     finally:
         holder.close()
+
+
+def test_a_wal_left_on_read_only_media_is_explained_not_called_a_stray(tmp_path):
+    """A database and the -wal of a crash, on media that cannot be written: SQLite cannot
+    read the pair there (no -shm can be made), which is not the -wal's fault."""
+    import subprocess
+
+    folder = tmp_path / "media"
+    folder.mkdir()
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("read-only media: mounting a tmpfs needs root")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        db = folder / "inv.db"
+        assert run_inventory(db, "add", "A", "1").returncode == 0
+        with _held_open(db):
+            assert run_inventory(db, "add", "A", "1").returncode == 0
+            crashed = folder / "crashed.db"
+            shutil.copyfile(db, crashed)
+            shutil.copyfile(f"{db}-wal", f"{crashed}-wal")
+        before = _pair(crashed)
+        assert subprocess.run(["mount", "-o", "remount,ro", str(folder)]).returncode == 0
+        result = run_inventory(crashed, "stock")
+        assert result.returncode == 74
+        assert "did not close" in result.stderr and "do not belong" not in result.stderr
+        assert _pair(crashed) == before
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
