@@ -343,3 +343,17 @@ def test_a_wal_left_on_read_only_media_is_explained_not_called_a_stray(tmp_path)
         assert _pair(crashed) == before
     finally:
         subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_a_wal_without_its_database_is_not_read_into_a_new_one(tmp_path):
+    """The database was moved or deleted and its -wal stayed: a first write would create
+    a new file and SQLite would replay that -wal into it."""
+    db = tmp_path / "new.db"
+    Path(f"{db}-wal").write_bytes(_stale_wal_of_another_database(tmp_path, ["OTHER-1"]))
+    wal = _digest(Path(f"{db}-wal"))
+    result = run_inventory(db, "add", "A", "1")
+    assert result.returncode == 74
+    assert "-wal" in result.stderr and "untouched" in result.stderr
+    assert not db.exists() and _digest(Path(f"{db}-wal")) == wal
+    query = run_inventory(db, "stock", "--json")
+    assert (query.returncode, query.stdout.strip()) == (0, "[]")
