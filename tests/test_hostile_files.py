@@ -357,3 +357,25 @@ def test_a_wal_without_its_database_is_not_read_into_a_new_one(tmp_path):
     assert not db.exists() and _digest(Path(f"{db}-wal")) == wal
     query = run_inventory(db, "stock", "--json")
     assert (query.returncode, query.stdout.strip()) == (0, "[]")
+
+
+def test_another_applications_file_next_to_an_inventory_wal_is_refused(tmp_path):
+    """The -wal of an inventory database beside another application's file would turn
+    that file into an inventory database at the first write."""
+    app_db = tmp_path / "app.db"
+    conn = sqlite3.connect(app_db)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.execute("INSERT INTO notes VALUES ('keep me')")
+    conn.commit()
+    conn.close()
+    other = tmp_path / "other.db"
+    assert run_inventory(other, "add", "SEED", "1").returncode == 0
+    with _held_open(other):  # a -wal that holds page 1 (the file grew): the header is the -wal's
+        _import(other, [{"op": "add", "product": f"OTHER-{n}", "quantity": 1} for n in range(400)])
+        Path(f"{app_db}-wal").write_bytes(Path(f"{other}-wal").read_bytes())
+    before = _pair(app_db)
+    for args in (("stock", "--json"), ("add", "A", "1")):
+        result = run_inventory(app_db, *args)
+        assert result.returncode == 74, result.stdout
+        assert "another application" in result.stderr
+        assert _pair(app_db) == before

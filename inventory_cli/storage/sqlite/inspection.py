@@ -228,6 +228,8 @@ def _check_wal_belongs(location: str) -> None:
         alone = _view(location, "immutable=1")
     except sqlite3.DatabaseError:
         alone = None
+    if alone is not None and alone.application_id != _APPLICATION_ID and alone.tables:
+        raise StorageError(_foreign_message(location))  # whatever the -wal would make of it
     try:
         combined = _view(location, "mode=ro")
         continues = _continues(location, alone, combined)
