@@ -176,3 +176,14 @@ def test_metrics_on_a_terminal_or_a_pipe_pass_no_escape_from_the_file(invoke, ta
     assert result.exit_code == 0, result.stderr
     assert "\x1b" not in result.stdout
     assert "inventory_head_position" in result.stdout or "inventory_" in result.stdout
+
+
+@pytest.mark.parametrize("args", [("export", "--consumer", "backup-feed"),
+                                  ("report", "movements", "--csv")])
+def test_the_feed_and_csv_pass_no_control_character_from_the_file(invoke, db_path, args):
+    assert invoke("add", "P", "5").exit_code == 0
+    _tamper_every_text(db_path, "\u009b2J" + CLEAR_AND_RED)
+    result = invoke(*args, json=False)
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\u009b" not in result.stdout
+    assert "P" in result.stdout
