@@ -313,3 +313,70 @@ def test_inspecting_a_file_in_use_keeps_the_locks_of_connections_in_the_same_pro
         assert locks(), "the inspection dropped this process's lock on the -shm"
     finally:
         holder.close()
+
+
+def test_a_wal_left_on_read_only_media_is_explained_not_called_a_stray(tmp_path):
+    """A database and the -wal of a crash, on media that cannot be written: SQLite cannot
+    read the pair there (no -shm can be made), which is not the -wal's fault."""
+    import subprocess
+
+    folder = tmp_path / "media"
+    folder.mkdir()
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("read-only media: mounting a tmpfs needs root")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        db = folder / "inv.db"
+        assert run_inventory(db, "add", "A", "1").returncode == 0
+        with _held_open(db):
+            assert run_inventory(db, "add", "A", "1").returncode == 0
+            crashed = folder / "crashed.db"
+            shutil.copyfile(db, crashed)
+            shutil.copyfile(f"{db}-wal", f"{crashed}-wal")
+        before = _pair(crashed)
+        assert subprocess.run(["mount", "-o", "remount,ro", str(folder)]).returncode == 0
+        result = run_inventory(crashed, "stock")
+        assert result.returncode == 74
+        assert "-wal" in result.stderr and "do not belong" not in result.stderr
+        assert "did not close" in result.stderr or "not closed cleanly" in result.stderr
+        assert _pair(crashed) == before
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_a_wal_without_its_database_is_not_read_into_a_new_one(tmp_path):
+    """The database was moved or deleted and its -wal stayed: a first write would create
+    a new file and SQLite would replay that -wal into it."""
+    db = tmp_path / "new.db"
+    Path(f"{db}-wal").write_bytes(_stale_wal_of_another_database(tmp_path, ["OTHER-1"]))
+    wal = _digest(Path(f"{db}-wal"))
+    result = run_inventory(db, "add", "A", "1")
+    assert result.returncode == 74
+    assert "-wal" in result.stderr and "untouched" in result.stderr
+    assert not db.exists() and _digest(Path(f"{db}-wal")) == wal
+    query = run_inventory(db, "stock", "--json")
+    assert (query.returncode, query.stdout.strip()) == (0, "[]")
+
+
+def test_another_applications_file_next_to_an_inventory_wal_is_refused(tmp_path):
+    """The -wal of an inventory database beside another application's file would turn
+    that file into an inventory database at the first write."""
+    app_db = tmp_path / "app.db"
+    conn = sqlite3.connect(app_db)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.execute("INSERT INTO notes VALUES ('keep me')")
+    conn.commit()
+    conn.close()
+    other = tmp_path / "other.db"
+    assert run_inventory(other, "add", "SEED", "1").returncode == 0
+    with _held_open(other):  # a -wal that holds page 1 (the file grew): the header is the -wal's
+        _import(other, [{"op": "add", "product": f"OTHER-{n}", "quantity": 1} for n in range(400)])
+        Path(f"{app_db}-wal").write_bytes(Path(f"{other}-wal").read_bytes())
+    before = _pair(app_db)
+    for args in (("stock", "--json"), ("add", "A", "1")):
+        result = run_inventory(app_db, *args)
+        assert result.returncode == 74, result.stdout
+        assert "another application" in result.stderr
+        assert _pair(app_db) == before

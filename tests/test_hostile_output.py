@@ -164,3 +164,26 @@ def test_escapes_from_the_file_do_not_reach_a_real_terminal(tampered_db, args):
     screen = seen.decode("utf-8", "replace")
     assert "\x1b[2J" not in screen and "\x1b[31m" not in screen
     assert "\\x1b[2J" in screen
+
+
+def test_metrics_on_a_terminal_or_a_pipe_pass_no_escape_from_the_file(invoke, tampered_db):
+    pytest.importorskip("prometheus_client")
+    conn = sqlite3.connect(tampered_db)
+    conn.execute("UPDATE stock SET store = store || ?", (CLEAR_AND_RED,))  # metrics read the projections
+    conn.commit()
+    conn.close()
+    result = invoke("metrics", json=False)
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout
+    assert "inventory_head_position" in result.stdout or "inventory_" in result.stdout
+
+
+@pytest.mark.parametrize("args", [("export", "--consumer", "backup-feed"),
+                                  ("report", "movements", "--csv")])
+def test_the_feed_and_csv_pass_no_control_character_from_the_file(invoke, db_path, args):
+    assert invoke("add", "P", "5").exit_code == 0
+    _tamper_every_text(db_path, "\u009b2J" + CLEAR_AND_RED)
+    result = invoke(*args, json=False)
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\u009b" not in result.stdout
+    assert "P" in result.stdout

@@ -121,14 +121,14 @@ def _silence_stdout() -> None:
 
 def _line_writer() -> Callable[[RecordedEvent], None]:
     """One flushed NDJSON line per event, in `export`'s format."""
-    from inventory_cli.cli.render import export_json
+    from inventory_cli.cli.render import export_json, safe_json
 
     encode = json.JSONEncoder(ensure_ascii=False).encode
     stdout = sys.stdout
 
     def emit(recorded: RecordedEvent) -> None:
         try:
-            stdout.write(encode(export_json(recorded)) + "\n")
+            stdout.write(safe_json(encode(export_json(recorded))) + "\n")
             stdout.flush()
         except BrokenPipeError:
             _silence_stdout()

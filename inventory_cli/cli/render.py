@@ -97,6 +97,11 @@ def print_message(text: str) -> None:
     _write(visible(text) + "\n")
 
 
+def print_lines(text: str) -> None:
+    """Text of several lines (the metrics exposition) with each line shown escaped."""
+    _write("\n".join(visible(line) for line in text.split("\n")))
+
+
 def _event_json(recorded: Any, data: dict[str, Any]) -> dict[str, Any]:
     """The fields every event shows, in history and in the export feed."""
     return {

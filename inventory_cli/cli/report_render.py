@@ -28,10 +28,13 @@ def write_csv(rows: Sequence[NamedTuple], fields: Sequence[str]) -> None:
     """A header row, then one row per item: the --json fields and values (RFC 4180)."""
     import csv
 
+    from inventory_cli.cli.render import visible
+
     writer = csv.writer(sys.stdout)
     writer.writerow(fields)
-    for row in rows:
-        writer.writerow("" if value is None else value for value in row)
+    for row in rows:  # CSV has no escapes of its own: a control character is shown as \x1b
+        writer.writerow("" if value is None else visible(value) if isinstance(value, str) else value
+                        for value in row)
 
 
 MOVEMENT_COLUMNS = (

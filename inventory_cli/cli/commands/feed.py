@@ -56,9 +56,9 @@ def metrics(
     metrics_output.check_installed()
     figures = _with_feed(ctx, lambda feed: feed.figures(utc_now()))
     if textfile is None:
-        import sys
+        from inventory_cli.cli import render
 
-        sys.stdout.write(metrics_output.exposition(figures))
+        render.print_lines(metrics_output.exposition(figures))
     else:
         metrics_output.write_textfile(figures, textfile)
 

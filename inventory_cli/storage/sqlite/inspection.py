@@ -158,9 +158,12 @@ def _listed_lock(info: os.stat_result) -> bool | None:
         if device not in fields:
             continue
         at = fields.index(device)
-        start, end = fields[at + 1:at + 3]
-        if int(start) <= _SHM_DEAD_MAN_SWITCH and (end == "EOF" or _SHM_DEAD_MAN_SWITCH <= int(end)):
-            return True
+        try:
+            start, end = fields[at + 1:at + 3]
+            if int(start) <= _SHM_DEAD_MAN_SWITCH and (end == "EOF" or _SHM_DEAD_MAN_SWITCH <= int(end)):
+                return True
+        except ValueError:  # a line in a form this code does not know: do not guess
+            return None
     return False
 
 
@@ -225,12 +228,22 @@ def _check_wal_belongs(location: str) -> None:
         alone = _view(location, "immutable=1")
     except sqlite3.DatabaseError:
         alone = None
+    if alone is not None and alone.application_id != _APPLICATION_ID and alone.tables:
+        raise StorageError(_foreign_message(location))  # whatever the -wal would make of it
     try:
         combined = _view(location, "mode=ro")
         continues = _continues(location, alone, combined)
     except sqlite3.DatabaseError as error:
-        if getattr(error, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
             return  # another connection is at work on the pair: its -wal is in use
+        if code in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM,
+                    sqlite3.SQLITE_IOERR):
+            raise StorageError(
+                f"The database {location} has a -wal file beside it, left by a connection that "
+                f"did not close, and SQLite cannot read the two together here ({error}). Open it "
+                "once where its folder can be written; both were left untouched."
+            ) from None
         raise StorageError(_mismatch_message(location, f"with it the file reads as damaged: {error}")) from None
     if combined.application_id != _APPLICATION_ID and combined.tables:
         raise StorageError(_foreign_message(location))
