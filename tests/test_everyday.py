@@ -123,7 +123,8 @@ def test_a_query_whose_stdout_is_closed_exits_0_quietly(busy_store, command):
 
 # -- help --------------------------------------------------------------------------------
 
-PANELS = ["Stock moves", "Reservations", "Transfers", "Products", "Queries", "Audit", "Maintenance"]
+PANELS = ["Stock moves", "Reservations", "Transfers", "Products", "Queries", "Reports", "Audit",
+          "Feed", "Maintenance"]
 
 
 def test_a_bare_inventory_prints_the_help_with_the_commands_in_panels(tmp_path):
@@ -300,8 +301,10 @@ def test_a_read_only_database_not_closed_cleanly_is_refused_with_a_hint(read_onl
     assert "not closed cleanly" in result.stderr
 
 
-def test_a_bare_group_prints_its_help_too(db_path):
-    result = _run(["product"], cli_env(db_path))
+@pytest.mark.parametrize(("group", "commands"), [("product", ("set", "list")),
+                                                 ("report", ("movements", "cover"))])
+def test_a_bare_group_prints_its_help_too(db_path, group, commands):
+    result = _run([group], cli_env(db_path))
     assert result.exit_code == 0
-    assert "Usage: inventory product [OPTIONS] COMMAND" in result.stdout
-    assert re.search(r"^  set ", result.stdout, re.M) and re.search(r"^  list ", result.stdout, re.M)
+    assert f"Usage: inventory {group} [OPTIONS] COMMAND" in result.stdout
+    assert all(re.search(rf"^  {name} ", result.stdout, re.M) for name in commands)
