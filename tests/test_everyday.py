@@ -301,8 +301,10 @@ def test_a_read_only_database_not_closed_cleanly_is_refused_with_a_hint(read_onl
     assert "not closed cleanly" in result.stderr
 
 
-def test_a_bare_group_prints_its_help_too(db_path):
-    result = _run(["product"], cli_env(db_path))
+@pytest.mark.parametrize(("group", "commands"), [("product", ("set", "list")),
+                                                 ("report", ("movements", "cover"))])
+def test_a_bare_group_prints_its_help_too(db_path, group, commands):
+    result = _run([group], cli_env(db_path))
     assert result.exit_code == 0
-    assert "Usage: inventory product [OPTIONS] COMMAND" in result.stdout
-    assert re.search(r"^  set ", result.stdout, re.M) and re.search(r"^  list ", result.stdout, re.M)
+    assert f"Usage: inventory {group} [OPTIONS] COMMAND" in result.stdout
+    assert all(re.search(rf"^  {name} ", result.stdout, re.M) for name in commands)
