@@ -18,6 +18,7 @@ The conventions (test_docs.py runs them):
   there (`INVENTORY_DB` points to it); the page's `export INVENTORY_DB=…` lines
   are not run, and an absolute `--db /some/where/x.db` becomes `x.db` in the
   page's folder.
+- Masked on both sides before comparing: file sizes (`(123,456 bytes)`).
 - HTML comments outside the blocks steer the run:
   `<!-- doctest: skip REASON -->` (the next block is not run: it needs files,
   processes or tampering the page does not set up),
@@ -31,7 +32,9 @@ The conventions (test_docs.py runs them):
   `<!-- doctest: sleep SECONDS -->` (wait before the next block, for expiry),
   `<!-- doctest: shell COMMAND -->` (bash runs COMMAND in the page's folder before
   the next block: the copies and tampering that the page describes in words),
-  `<!-- doctest: env NAME=VALUE … -->` (variables for the rest of the page).
+  `<!-- doctest: env NAME=VALUE … -->` (variables for the rest of the page),
+  `<!-- doctest: folder PATH -->` (the folder the page's text names, e.g.
+  /tmp/docs-cmd: it and the test's folder both read as `<folder>` when compared).
 - The lines of stderr (`inventory: …`, an import's `line N: …`) are compared
   apart from the rest: their order relative to stdout is not fixed.
 - Masked on both sides before comparing: times, SHA-256 hashes, generated
@@ -63,6 +66,7 @@ _MASKS = (
     (re.compile(r"\b\d+\.\d+ s\b"), "<secs> s"),
     (re.compile(r"\b\d[\d,]* rows/s\b"), "<n> rows/s"),
     (re.compile(r'"seconds": \d+(?:\.\d+)?'), '"seconds": <secs>'),
+    (re.compile(r"\(\d[\d,]* bytes\)"), "(<size>)"),
 )
 
 
@@ -75,6 +79,7 @@ class Example:
     sleep: float = 0.0  # seconds to wait before it (the first of its block only)
     setup: list[str] = field(default_factory=list)  # shell commands before it (idem)
     env: dict[str, str] = field(default_factory=dict)
+    folder: str | None = None  # the page's folder as its text names it
 
     @property
     def exit_code(self) -> int:
@@ -107,6 +112,7 @@ def examples(text: str) -> list[Example]:
     current: Example | None = None
     block_mode, block_sleep, skip_block = "check", 0.0, False
     block_setup: list[str] = []
+    folder: str | None = None
     saved_as: str | None = None
     for index, line in enumerate(lines):
         if line.startswith("```"):
@@ -132,6 +138,8 @@ def examples(text: str) -> list[Example]:
                 words = directive.group(1)
                 if words.startswith("env "):
                     env.update(dict(pair.split("=", 1) for pair in shlex.split(words[4:])))
+                elif words.startswith("folder "):
+                    folder = words.split(None, 1)[1]
                 else:
                     pending.append(words)
             continue
@@ -142,7 +150,7 @@ def examples(text: str) -> list[Example]:
             continue
         if line.startswith("$ "):
             _close(current)
-            current = Example(index + 1, line[2:], [], block_mode, block_sleep, block_setup, dict(env))
+            current = Example(index + 1, line[2:], [], block_mode, block_sleep, block_setup, dict(env), folder)
             block_sleep, block_setup = 0.0, []
             found.append(current)
         elif current is not None:

@@ -30,9 +30,16 @@ PAGES = ["README.md", *sorted(p.relative_to(REPO_ROOT).as_posix() for p in (REPO
 _ABSOLUTE_DB = re.compile(r"--db (/\S+)")
 
 
-def _local_db(command: str) -> str:
+def _local_db(command: str, folder: Path) -> str:
     """An absolute `--db /x/y.db` of the page becomes `y.db` in the page's folder."""
-    return _ABSOLUTE_DB.sub(lambda m: "--db " + os.path.basename(m.group(1)), command)
+    return _ABSOLUTE_DB.sub(lambda m: f"--db {folder / os.path.basename(m.group(1))}", command)
+
+
+def _folded(example: dx.Example) -> list[str]:
+    """The output shown, the page's folder read as `<folder>`."""
+    if example.folder is None:
+        return example.shown_output
+    return [line.replace(example.folder, "<folder>") for line in example.shown_output]
 
 
 class PageRun:
@@ -51,7 +58,7 @@ class PageRun:
         self.path = f"{shim}{os.pathsep}{os.environ.get('PATH', '')}"
 
     def run(self, example: dx.Example) -> tuple[int, list[str]]:
-        command = _local_db(example.command)
+        command = _local_db(example.command, self.folder)
         for shown, actual in self.renamed.items():
             command = command.replace(shown, actual)
         self._set_time_zone(example.env.get("TZ", "UTC"))
@@ -121,13 +128,13 @@ def test_examples_of_the_page_print_what_it_shows(page, tmp_path, monkeypatch, r
             target.write_text(dx.file_content(example.shown_output, shown[1]), encoding="utf-8")
             continue
         if example.mode == "every-line" and not example.command.startswith("export INVENTORY_DB="):
-            done = run.shell(_local_db(example.command), example.env, check=False)
+            done = run.shell(_local_db(example.command, tmp_path), example.env, check=False)
             code, output = done.returncode, done.stdout.split("\n")
         elif not dx.calls_inventory(example.command):
             continue
         else:
             code, output = run.run(example)
-        actual = [line.rstrip() for line in output]
+        actual = [line.rstrip().replace(str(tmp_path), "<folder>") for line in output]
         while actual and not actual[-1]:
             actual.pop()
         run.learn(example.shown_output, actual)
@@ -135,8 +142,9 @@ def test_examples_of_the_page_print_what_it_shows(page, tmp_path, monkeypatch, r
         if code != example.exit_code:
             problems.append(f"{where}\n  exit {code}, the page says {example.exit_code}\n  "
                             + "\n  ".join(actual))
-        elif example.mode in ("check", "every-line") and not dx.same_output(actual, example.shown_output):
-            outputs[example.line] = run.as_the_page_names(actual)
+        elif example.mode in ("check", "every-line") and not dx.same_output(actual, _folded(example)):
+            outputs[example.line] = [line.replace("<folder>", example.folder or "<folder>")
+                                     for line in run.as_the_page_names(actual)]
             problems.append(f"{where}\n  printed:\n    " + "\n    ".join(actual)
                             + "\n  the page shows:\n    " + "\n    ".join(example.shown_output))
     if os.environ.get("INVENTORY_DOCS_UPDATE") == "1":

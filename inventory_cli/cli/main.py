@@ -41,11 +41,11 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "reservations": ("reserve", "release", "fulfill", "expire", "reservations"),
     "transfers": ("transfer", "receive", "transfers"),
     "products": ("product",),
-    "queries": ("stock", "history", "replay", "diff"),
+    "queries": ("stock", "history", "replay", "diff", "stores"),
     "audit": ("verify", "export"),
     "reports": ("report",),
     "import_": ("import",),
-    "maintenance": ("rebuild-projections", "backup"),
+    "maintenance": ("rebuild-projections", "backup", "info"),
     "feed": ("consumers", "metrics"),
 }
 

@@ -14,6 +14,7 @@ MAX_INTEGER = 2**63 - 1
 QUANTITY_CONTEXT = {"ignore_unknown_options": True}
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document for scripts.")]
+Csv = Annotated[bool, typer.Option("--csv", help="Print CSV: a header row, then one row per item (the --json fields).")]
 Store = Annotated[
     str,
     typer.Option("--store", "-s", envvar="INVENTORY_STORE", help="The store acted on.", show_default=True),

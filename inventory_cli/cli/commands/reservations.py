@@ -9,7 +9,7 @@ import typer
 from inventory_cli.cli.boundary import guarded
 from inventory_cli.cli.context import actor, optional_key, read, settings_of, write
 from inventory_cli.cli.options import (
-    QUANTITY_CONTEXT, AllStores, Json, Key, OptionalProduct, Product, QuantityArg, Store, User,
+    QUANTITY_CONTEXT, AllStores, Csv, Json, Key, OptionalProduct, Product, QuantityArg, Store, User,
 )
 
 commands = typer.Typer()
@@ -122,15 +122,19 @@ def reservations(
     all_stores: AllStores = False,
     store: Store = "main",
     as_json: Json = False,
+    as_csv: Csv = False,
 ) -> None:
     """List the open reservations, by store and product, oldest first."""
-    from inventory_cli.cli import render
+    from inventory_cli.cli import csv_output, render
     from inventory_cli.domain import values as v
 
+    csv_output.check_one_format(as_json, as_csv)
     store_code = None if all_stores else v.StoreCode(store)
     product_code = None if product is None else v.ProductCode(product)
     rows = read(ctx, lambda s: s.open_reservations(store_code, product_code))
-    if as_json:
+    if as_csv:
+        csv_output.write_csv(csv_output.RESERVATION, rows)
+    elif as_json:
         render.print_json(rows)
     elif not rows:
         render.print_message("No open reservations.")

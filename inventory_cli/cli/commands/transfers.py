@@ -8,7 +8,7 @@ import typer
 
 from inventory_cli.cli.boundary import guarded
 from inventory_cli.cli.context import optional_key, read, write
-from inventory_cli.cli.options import QUANTITY_CONTEXT, Json, Key, Product, QuantityArg, User
+from inventory_cli.cli.options import QUANTITY_CONTEXT, Csv, Json, Key, Product, QuantityArg, User
 
 commands = typer.Typer()
 
@@ -69,12 +69,16 @@ def transfers(
     ctx: typer.Context,
     open_only: Annotated[bool, typer.Option("--open", help="Only transfers still in transit.")] = False,
     as_json: Json = False,
+    as_csv: Csv = False,
 ) -> None:
     """List transfers between stores."""
-    from inventory_cli.cli import render
+    from inventory_cli.cli import csv_output, render
 
+    csv_output.check_one_format(as_json, as_csv)
     rows = read(ctx, lambda s: s.transfers(open_only=open_only))
-    if as_json:
+    if as_csv:
+        csv_output.write_csv(csv_output.TRANSFER, rows)
+    elif as_json:
         render.print_json(rows)
     elif not rows:
         render.print_message("No transfers" + (" in transit." if open_only else "."))
