@@ -94,3 +94,20 @@ def test_info_says_what_the_database_holds(shop, db_path):
     assert (document["head_position"], document["head_hash"]) == (verify["head_position"], verify["head_hash"])
     text = ok(shop("info", json=False)).stdout
     assert f"{db_path.stat().st_size:,} bytes" in text and verify["head_hash"] in text
+
+
+def test_counts_agree_with_their_nouns_in_every_message(invoke, tmp_path):
+    from inventory_cli.cli.render import plural
+
+    assert [plural(n, "bad row") for n in (0, 1, 2, 1000)] == ["0 bad rows", "1 bad row", "2 bad rows", "1,000 bad rows"]
+    one_bad = tmp_path / "one.csv"
+    one_bad.write_text("op,product,quantity\nadd,X,0\n")
+    result = invoke("import", str(one_bad), json=False)
+    assert result.exit_code == 65 and "1 bad row. Fix it and" in result.stderr
+    assert invoke("expire", json=False).stdout == "Released 0 expired reservations.\n"
+    ok(invoke("add", "X", "1000"))
+    ok(invoke("reserve", "X", "1", "--customer", "c"))
+    refused = invoke("count", "X", "0", json=False)
+    assert refused.exit_code == 1 and "1 unit is reserved" in refused.stderr
+    added = ok(invoke("add", "Y", "2500", json=False)).stdout
+    assert added.startswith("Added 2,500 × Y") and "Now 2,500 on hand" in added

@@ -132,8 +132,9 @@ class Inventory:
     def count(self, counted: int) -> StockCounted:
         if counted < self.reserved:
             raise CountBelowReserved(
-                f"Cannot count {counted} of {self.product!r} in store {self.store!r}: "
-                f"{self.reserved} units are reserved. Release or fulfil reservations first."
+                f"Cannot count {counted:,} of {self.product!r} in store {self.store!r}: "
+                f"{self.reserved:,} {'unit is' if self.reserved == 1 else 'units are'} reserved. "
+                "Release or fulfil reservations first."
             )
         return self._record(StockCounted(counted - self.on_hand, counted))
 
@@ -158,8 +159,8 @@ class Inventory:
             quantity = expected
         if quantity > expected:
             raise InvalidTransfer(
-                f"Cannot receive {quantity} units of transfer {transfer_id!r}: only {expected} "
-                "were shipped."
+                f"Cannot receive {quantity:,} units of transfer {transfer_id!r}: only {expected:,} "
+                f"{'was' if expected == 1 else 'were'} shipped."
             )
         events: list[Event] = []
         if quantity:  # a receipt of nothing records only the loss
@@ -224,9 +225,9 @@ class Inventory:
     def require_available(self, quantity: int, verb: str) -> None:
         if quantity > self.available:
             raise InsufficientStock(
-                f"Cannot {verb} {quantity} of {self.product!r} in store {self.store!r}: "
-                f"only {self.available} available ({self.on_hand} on hand, "
-                f"{self.reserved} reserved)."
+                f"Cannot {verb} {quantity:,} of {self.product!r} in store {self.store!r}: "
+                f"only {self.available:,} available ({self.on_hand:,} on hand, "
+                f"{self.reserved:,} reserved)."
             )
 
     def _open_reservation(self, reservation_id: str) -> Reservation:

@@ -42,7 +42,7 @@ def rebuild_projections(
             f"Projections match the log ({render.plural(events, 'event')}, {render.plural(streams, 'stream')})."
             if not differences
             else f"{render.plural(len(differences), 'projection row')} "
-                 f"{'differs' if len(differences) == 1 else 'differ'} from the log; run "
+                 f"{render.verb(len(differences), 'differs', 'differ')} from the log; run "
                  "`inventory rebuild-projections` to rebuild them."
         )
     else:

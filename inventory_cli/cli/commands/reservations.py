@@ -44,7 +44,7 @@ def reserve(
         ttl_seconds=None if ttl is None else v.duration_seconds(ttl),
     )
     write(ctx, command, as_json, lambda r: (
-        f"Reserved {r.details.quantity} × {r.line.product} for {r.details.customer}: "
+        f"Reserved {r.details.quantity:,} × {r.line.product} for {r.details.customer}: "
         f"reservation {r.details.reservation_id}"
         + (f", expires {r.details.expires_at}." if r.details.expires_at else ".")
     ), user)
@@ -67,7 +67,7 @@ def release(
     command = ReleaseReservation(v.ReservationId(reservation_id), v.Reason(reason), optional_key(key))
     write(ctx, command, as_json, lambda r: (
         f"Released reservation {command.reservation_id} "
-        f"({r.details.quantity} × {r.line.product} for {r.details.customer})."
+        f"({r.details.quantity:,} × {r.line.product} for {r.details.customer})."
     ), user)
 
 
@@ -87,7 +87,7 @@ def fulfill(
     command = FulfillReservation(v.ReservationId(reservation_id), optional_key(key))
     write(ctx, command, as_json, lambda r: (
         f"Fulfilled reservation {command.reservation_id} "
-        f"({r.details.quantity} × {r.line.product} to {r.details.customer})."
+        f"({r.details.quantity:,} × {r.line.product} to {r.details.customer})."
     ), user)
 
 
@@ -111,7 +111,7 @@ def expire(
     if as_json:
         render.print_json({"released": released})
     elif not quiet:
-        render.print_message(f"Released {released} expired reservation{'s' * (released != 1)}.")
+        render.print_message(f"Released {render.plural(released, 'expired reservation')}.")
 
 
 @commands.command(epilog="Example: inventory reservations SKU-1 --all-stores")

@@ -31,7 +31,7 @@ def add(
 
     command = AddStock(v.StoreCode(store), v.ProductCode(product), v.Quantity(quantity),
                        v.Reason(reason), optional_key(key))
-    write(ctx, command, as_json, lambda r: f"Added {command.quantity} × {command.product} ({command.reason}).", user)
+    write(ctx, command, as_json, lambda r: f"Added {command.quantity:,} × {command.product} ({command.reason}).", user)
 
 
 @commands.command(context_settings=QUANTITY_CONTEXT, epilog="Example: inventory remove SKU-1 2 --reason damaged")
@@ -52,7 +52,7 @@ def remove(
 
     command = RemoveStock(v.StoreCode(store), v.ProductCode(product), v.Quantity(quantity),
                           v.Reason(reason), optional_key(key))
-    write(ctx, command, as_json, lambda r: f"Removed {command.quantity} × {command.product} ({command.reason}).", user)
+    write(ctx, command, as_json, lambda r: f"Removed {command.quantity:,} × {command.product} ({command.reason}).", user)
 
 
 @commands.command(context_settings=QUANTITY_CONTEXT, epilog="Example: inventory count SKU-1 7")
@@ -71,7 +71,7 @@ def count(
     from inventory_cli.domain import values as v
 
     command = CountStock(v.StoreCode(store), v.ProductCode(product), v.CountedQuantity(quantity), optional_key(key))
-    write(ctx, command, as_json, lambda r: f"Counted {command.quantity} × {command.product}.", user)
+    write(ctx, command, as_json, lambda r: f"Counted {command.quantity:,} × {command.product}.", user)
 
 
 def register(app: typer.Typer) -> None:

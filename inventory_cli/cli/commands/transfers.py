@@ -35,7 +35,7 @@ def transfer(
         None if transfer_id is None else v.TransferId(transfer_id),
     )
     write(ctx, command, as_json, lambda r: (
-        f"Shipped {r.details.quantity} × {r.line.product} to store {r.details.to_store}: "
+        f"Shipped {r.details.quantity:,} × {r.line.product} to store {r.details.to_store}: "
         f"transfer {r.details.transfer_id}."
     ), user)
 
@@ -58,8 +58,8 @@ def receive(
         v.TransferId(transfer_id), None if quantity is None else v.CountedQuantity(quantity), optional_key(key),
     )
     write(ctx, command, as_json, lambda r: (
-        f"Received {r.details.quantity} × {r.line.product} of transfer {r.details.transfer_id}"
-        + (f"; {r.details.lost} recorded as lost in transit." if r.details.lost else ".")
+        f"Received {r.details.quantity:,} × {r.line.product} of transfer {r.details.transfer_id}"
+        + (f"; {r.details.lost:,} recorded as lost in transit." if r.details.lost else ".")
     ), user)
 
 
