@@ -106,8 +106,9 @@ def parse_time(text: str | None, option: str, *, end_of_day: bool = False) -> st
         raise UsageProblem(f"{option}: {error}") from None
 
 
-def write(ctx: typer.Context, command, as_json: bool, describe, user: str | None) -> None:
-    """Run a write command, then print its result: JSON, or describe(result) and the balance."""
+def write(ctx: typer.Context, command, as_json: bool, describe, user: str | None):
+    """Run a write command, then print its result: JSON, or describe(result) and the balance.
+    Returns the result."""
     from inventory_cli.application.handlers import run_command
     from inventory_cli.cli import render
 
@@ -134,6 +135,7 @@ def write(ctx: typer.Context, command, as_json: bool, describe, user: str | None
 
         prefix = f"Already done earlier (id {idempotency_key(command)}): " if result.duplicate else ""
         render.print_message(prefix + describe(result) + " " + render.balance_sentence(result.line))
+    return result
 
 
 @contextmanager

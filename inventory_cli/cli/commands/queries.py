@@ -34,6 +34,10 @@ def stock(
     store_code = None if all_stores else v.StoreCode(store)
     product_code = None if product is None else v.ProductCode(product)
     lines = read(ctx, lambda s: queries.stock(s, store_code, product_code, low=low))
+    if not lines and product_code is not None and store_code is not None and not low:
+        from inventory_cli.cli import suggestions
+
+        suggestions.unknown_product(ctx, store_code, product_code)
     if low:
         empty = "No line is at or below its reorder point" + (f" in store {store_code}." if store_code else ".")
     else:
@@ -69,18 +73,23 @@ def history(
         else:
             entries = queries.history(s, store_code, product_code, since=since_at, until=until_at,
                                       limit=limit)
+        first = next(entries, None)
+        if first is None and product_code is not None:
+            from inventory_cli.cli import suggestions
+
+            suggestions.unknown_product(ctx, store_code, product_code)
+        entries = chain([first], entries) if first is not None else iter(())
         if as_csv:
             csv_output.write_csv(csv_output.history_columns(), (render.history_json(e) for e in entries))
             return
         if as_json:
             render.print_json_array(render.history_json(e) for e in entries)
             return
-        first = next(entries, None)
         if first is None:
             subject = f"{product_code} in store {store_code}" if product_code else f"store {store_code}"
             render.print_message(f"No events for {subject}" + (" in that period." if since or until else "."))
         else:
-            render.print_history_table(chain([first], entries), with_product=product_code is None)
+            render.print_history_table(entries, with_product=product_code is None)
 
 
 @commands.command(epilog="Example: inventory replay SKU-1 --until 2026-11-01T18:00")

@@ -43,11 +43,14 @@ def reserve(
         None if reservation_id is None else v.ReservationId(reservation_id),
         ttl_seconds=None if ttl is None else v.duration_seconds(ttl),
     )
-    write(ctx, command, as_json, lambda r: (
-        f"Reserved {r.details.quantity:,} × {r.line.product} for {r.details.customer}: "
-        f"reservation {r.details.reservation_id}"
-        + (f", expires {r.details.expires_at}." if r.details.expires_at else ".")
-    ), user)
+    from inventory_cli.cli import suggestions
+
+    with suggestions.on_refusal(ctx, command.store, command.product):
+        write(ctx, command, as_json, lambda r: (
+            f"Reserved {r.details.quantity:,} × {r.line.product} for {r.details.customer}: "
+            f"reservation {r.details.reservation_id}"
+            + (f", expires {r.details.expires_at}." if r.details.expires_at else ".")
+        ), user)
 
 
 @commands.command(epilog="Example: inventory release R-1A2B3C4D --reason 'customer cancelled'")

@@ -31,7 +31,11 @@ def add(
 
     command = AddStock(v.StoreCode(store), v.ProductCode(product), v.Quantity(quantity),
                        v.Reason(reason), optional_key(key))
-    write(ctx, command, as_json, lambda r: f"Added {command.quantity:,} × {command.product} ({command.reason}).", user)
+    result = write(ctx, command, as_json, lambda r: f"Added {command.quantity:,} × {command.product} ({command.reason}).", user)
+    if result.line.version == 1 and not result.duplicate:
+        from inventory_cli.cli import suggestions
+
+        suggestions.new_product(ctx, command.store, command.product)
 
 
 @commands.command(context_settings=QUANTITY_CONTEXT, epilog="Example: inventory remove SKU-1 2 --reason damaged")
@@ -52,7 +56,10 @@ def remove(
 
     command = RemoveStock(v.StoreCode(store), v.ProductCode(product), v.Quantity(quantity),
                           v.Reason(reason), optional_key(key))
-    write(ctx, command, as_json, lambda r: f"Removed {command.quantity:,} × {command.product} ({command.reason}).", user)
+    from inventory_cli.cli import suggestions
+
+    with suggestions.on_refusal(ctx, command.store, command.product):
+        write(ctx, command, as_json, lambda r: f"Removed {command.quantity:,} × {command.product} ({command.reason}).", user)
 
 
 @commands.command(context_settings=QUANTITY_CONTEXT, epilog="Example: inventory count SKU-1 7")

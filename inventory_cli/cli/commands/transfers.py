@@ -34,10 +34,15 @@ def transfer(
         v.ProductCode(product), v.Quantity(quantity), v.StoreCode(from_store), v.StoreCode(to_store),
         None if transfer_id is None else v.TransferId(transfer_id),
     )
-    write(ctx, command, as_json, lambda r: (
-        f"Shipped {r.details.quantity:,} × {r.line.product} to store {r.details.to_store}: "
-        f"transfer {r.details.transfer_id}."
-    ), user)
+    from inventory_cli.cli import suggestions
+
+    with suggestions.on_refusal(ctx, command.from_store, command.product):
+        result = write(ctx, command, as_json, lambda r: (
+            f"Shipped {r.details.quantity:,} × {r.line.product} to store {r.details.to_store}: "
+            f"transfer {r.details.transfer_id}."
+        ), user)
+    if not result.duplicate:
+        suggestions.new_store(ctx, command.to_store)
 
 
 @commands.command(epilog="Example: inventory receive T-1A2B3C4D --quantity 4")
