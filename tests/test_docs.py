@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from inventory_cli.cli.main import app
 from tests import doc_examples as dx
-from tests.conftest import REPO_ROOT, _TOOL_ENV, _built_once, process_env
+from tests.conftest import NO_CONFIG_HOME, REPO_ROOT, _TOOL_ENV, _built_once, process_env
 
 PAGES = ["README.md", *sorted(p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "docs").glob("*.md"))]
 _ABSOLUTE_DB = re.compile(r"--db (/\S+)")
@@ -66,6 +66,7 @@ class PageRun:
         if simple is not None:
             assignments, argv = simple
             env = {name: None for name in _TOOL_ENV}
+            env["XDG_CONFIG_HOME"] = NO_CONFIG_HOME
             env.update(example.env, INVENTORY_DB=str(self.db), **assignments)
             with _built_once():
                 result = self.runner.invoke(app, argv, env=env, prog_name="inventory")
