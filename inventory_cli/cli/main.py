@@ -37,7 +37,7 @@ _APP_SETTINGS: dict = dict(
 # The modules of `inventory_cli.cli.commands`, in the order --help lists them, with
 # the commands (or groups) each registers, so that a run imports only its own.
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
-    "stock_moves": ("add", "remove", "count"),
+    "stock_moves": ("add", "remove", "count", "revert"),
     "reservations": ("reserve", "release", "fulfill", "expire", "reservations"),
     "transfers": ("transfer", "receive", "transfers"),
     "products": ("product",),

@@ -14,6 +14,7 @@ from inventory_cli.domain.errors import (
     CountBelowReserved,
     InsufficientStock,
     InvalidTransfer,
+    NotRevertible,
     ReservationClosed,
     ReservationIdTaken,
     TransferClosed,
@@ -36,6 +37,7 @@ from inventory_cli.domain.events import (
 )
 
 _E = TypeVar("_E", bound=Event)
+REVERTIBLE = (StockAdded, StockRemoved, StockCounted)
 EXPIRED = "expired"
 
 
@@ -171,6 +173,33 @@ class Inventory:
 
     def define(self, name: str | None, reorder_point: int | None) -> ProductDefined:
         return self._record(ProductDefined(0, name, reorder_point))
+
+    def revert(self, mistaken: Event, position: int, reason: str) -> Event:
+        """The opposite movement of a mistaken add, remove or count (at ``position`` of
+        this stream): a StockRemoved, a StockAdded, or a count back by the same difference."""
+        if not isinstance(mistaken, REVERTIBLE):
+            raise NotRevertible(
+                f"The event at position {position} is a {type(mistaken).__name__}; only StockAdded, "
+                "StockRemoved and StockCounted can be reverted (undo a reservation with release, "
+                "a transfer with a receipt)."
+            )
+        if mistaken.reverts is not None:
+            raise NotRevertible(
+                f"The event at position {position} is itself the revert of position "
+                f"{mistaken.reverts}; record the movement again instead."
+            )
+        change = mistaken.on_hand_sign * mistaken.quantity  # what it did to on_hand
+        if not self.reserved <= self.on_hand - change:
+            raise NotRevertible(
+                f"Cannot revert position {position} of {self.product!r} in store {self.store!r}: "
+                f"on hand would be {self.on_hand - change:,} with {self.reserved:,} reserved. "
+                "Release or fulfil reservations first."
+            )
+        if isinstance(mistaken, StockAdded):
+            return self._record(StockRemoved(mistaken.quantity, reason, position))
+        if isinstance(mistaken, StockRemoved):
+            return self._record(StockAdded(mistaken.quantity, reason, position))
+        return self._record(StockCounted(-change, self.on_hand - change, position))
 
     # -- evolution -------------------------------------------------------------
 

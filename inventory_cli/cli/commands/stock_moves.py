@@ -1,4 +1,4 @@
-"""Stock moving in and out of a store: add, remove, count."""
+"""Stock moving in and out of a store: add, remove, count, and revert (a correction)."""
 
 from __future__ import annotations
 
@@ -81,6 +81,25 @@ def count(
     write(ctx, command, as_json, lambda r: f"Counted {command.quantity:,} × {command.product}.", user)
 
 
+@commands.command(epilog="Example: inventory revert 42 --reason 'typed 100 instead of 10'")
+@guarded
+def revert(
+    ctx: typer.Context,
+    position: Annotated[int, typer.Argument(metavar="POSITION", min=1, help="The log position of the mistaken add, remove or count (see history).", show_default=False)],
+    reason: Annotated[str, typer.Option(help="Why it is corrected.")] = "correction",
+    key: Key = None,
+    user: User = None,
+    as_json: Json = False,
+) -> None:
+    """Correct a mistaken add, remove or count with the opposite movement (history keeps both)."""
+    from inventory_cli.application.commands import RevertEvent
+    from inventory_cli.domain import values as v
+
+    command = RevertEvent(position, v.Reason(reason), optional_key(key))
+    write(ctx, command, as_json, lambda r: f"Reverted position {position} of {r.line.product} "
+          f"with position {r.position} ({command.reason}).", user)
+
+
 def register(app: typer.Typer) -> None:
-    """Add add, remove and count to the app, in that order."""
+    """Add add, remove, count and revert to the app, in that order."""
     app.registered_commands.extend(commands.registered_commands)
