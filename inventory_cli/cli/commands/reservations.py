@@ -9,7 +9,8 @@ import typer
 from inventory_cli.cli.boundary import guarded
 from inventory_cli.cli.context import actor, optional_key, read, settings_of, write
 from inventory_cli.cli.options import (
-    QUANTITY_CONTEXT, AllStores, Csv, Json, Key, OptionalProduct, Product, QuantityArg, Store, User,
+    QUANTITY_CONTEXT, AllStores, Csv, Json, Key, OptionalProduct, Product, QuantityArg, ReservationArg, Store,
+    User,
 )
 
 commands = typer.Typer()
@@ -57,7 +58,7 @@ def reserve(
 @guarded
 def release(
     ctx: typer.Context,
-    reservation_id: Annotated[str, typer.Argument(metavar="RID", help="The reservation id.", show_default=False)],
+    reservation_id: ReservationArg,
     reason: Annotated[str, typer.Option(help="Why the reservation ends.")] = "released",
     key: Key = None,
     user: User = None,
@@ -78,7 +79,7 @@ def release(
 @guarded
 def fulfill(
     ctx: typer.Context,
-    reservation_id: Annotated[str, typer.Argument(metavar="RID", help="The reservation id.", show_default=False)],
+    reservation_id: ReservationArg,
     key: Key = None,
     user: User = None,
     as_json: Json = False,

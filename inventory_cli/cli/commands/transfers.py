@@ -8,7 +8,8 @@ import typer
 
 from inventory_cli.cli.boundary import guarded
 from inventory_cli.cli.context import optional_key, read, write
-from inventory_cli.cli.options import QUANTITY_CONTEXT, Csv, Json, Key, Product, QuantityArg, User
+from inventory_cli.cli import completion
+from inventory_cli.cli.options import QUANTITY_CONTEXT, Csv, Json, Key, Product, QuantityArg, TransferArg, User
 
 commands = typer.Typer()
 
@@ -20,8 +21,10 @@ def transfer(
     ctx: typer.Context,
     product: Product,
     quantity: QuantityArg,
-    from_store: Annotated[str, typer.Option("--from", help="The store the units leave.", show_default=False)],
-    to_store: Annotated[str, typer.Option("--to", help="The store they go to.", show_default=False)],
+    from_store: Annotated[str, typer.Option("--from", help="The store the units leave.", show_default=False,
+                                            autocompletion=completion.stores)],
+    to_store: Annotated[str, typer.Option("--to", help="The store they go to.", show_default=False,
+                                          autocompletion=completion.stores)],
     transfer_id: Annotated[Optional[str], typer.Option("--id", help="The transfer id to use; also the idempotency key.", show_default=False)] = None,
     user: User = None,
     as_json: Json = False,
@@ -49,7 +52,7 @@ def transfer(
 @guarded
 def receive(
     ctx: typer.Context,
-    transfer_id: Annotated[str, typer.Argument(metavar="TID", help="The transfer id.", show_default=False)],
+    transfer_id: TransferArg,
     quantity: Annotated[Optional[str], typer.Option("--quantity", help="Units that arrived (default: all that were shipped); the rest is recorded as lost.", show_default=False)] = None,
     key: Key = None,
     user: User = None,
