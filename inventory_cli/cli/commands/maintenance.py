@@ -108,7 +108,8 @@ def info(ctx: typer.Context, as_json: Json = False) -> None:
         ("schema version", str(summary.schema_version)), ("events", f"{summary.events:,}"),
         ("streams", f"{summary.streams:,}"), ("stores", f"{summary.stores:,}"), ("head", head),
     ]
-    render.print_message("\n".join(f"{name + ':':<16}{value}" for name, value in rows))
+    for name, value in rows:
+        render.print_message(f"{name + ':':<16}{value}")
 
 
 def _without_password(location: str) -> str:

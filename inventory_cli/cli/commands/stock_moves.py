@@ -8,7 +8,7 @@ import typer
 
 from inventory_cli.cli.boundary import guarded
 from inventory_cli.cli.context import optional_key, write
-from inventory_cli.cli.options import QUANTITY_CONTEXT, Json, Key, Product, QuantityArg, Store, User
+from inventory_cli.cli.options import MAX_INTEGER, QUANTITY_CONTEXT, Json, Key, Product, QuantityArg, Store, User
 
 commands = typer.Typer()
 
@@ -85,7 +85,7 @@ def count(
 @guarded
 def revert(
     ctx: typer.Context,
-    position: Annotated[int, typer.Argument(metavar="POSITION", min=1, help="The log position of the mistaken add, remove or count (see history).", show_default=False)],
+    position: Annotated[int, typer.Argument(metavar="POSITION", min=1, max=MAX_INTEGER, help="The log position of the mistaken add, remove or count (see history).", show_default=False)],
     reason: Annotated[str, typer.Option(help="Why it is corrected.")] = "correction",
     key: Key = None,
     user: User = None,
