@@ -28,6 +28,14 @@ from tests.conftest import NO_CONFIG_HOME, REPO_ROOT, _TOOL_ENV, _built_once, pr
 
 PAGES = ["README.md", *sorted(p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "docs").glob("*.md"))]
 _ABSOLUTE_DB = re.compile(r"--db (/\S+)")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/$-])/[\w.-]+(?:/[\w.%$()+-]*)*")
+
+
+def _outside(command: str, folder: Path) -> list[str]:
+    """Absolute paths a command would touch outside the page's folder (a doc example
+    must never write to the machine it is tested on)."""
+    return [p for p in _ABSOLUTE_PATH.findall(command)
+            if not p.startswith(str(folder)) and p not in ("/dev/null",)]
 
 
 def _local_db(command: str, folder: Path) -> str:
@@ -59,6 +67,9 @@ class PageRun:
 
     def run(self, example: dx.Example) -> tuple[int, list[str]]:
         command = _local_db(example.command, self.folder)
+        assert not _outside(command, self.folder), (
+            f"line {example.line}: {command!r} names {_outside(command, self.folder)}, outside the "
+            "test's folder; use a relative path or <!-- doctest: skip REASON -->")
         for shown, actual in self.renamed.items():
             command = command.replace(shown, actual)
         self._set_time_zone(example.env.get("TZ", "UTC"))
@@ -129,7 +140,9 @@ def test_examples_of_the_page_print_what_it_shows(page, tmp_path, monkeypatch, r
             target.write_text(dx.file_content(example.shown_output, shown[1]), encoding="utf-8")
             continue
         if example.mode == "every-line" and not example.command.startswith("export INVENTORY_DB="):
-            done = run.shell(_local_db(example.command, tmp_path), example.env, check=False)
+            command = _local_db(example.command, tmp_path)
+            assert not _outside(command, tmp_path), f"{page}:{example.line}: {command!r} leaves the test's folder"
+            done = run.shell(command, example.env, check=False)
             code, output = done.returncode, done.stdout.split("\n")
         elif not dx.calls_inventory(example.command):
             continue
@@ -151,6 +164,13 @@ def test_examples_of_the_page_print_what_it_shows(page, tmp_path, monkeypatch, r
     if os.environ.get("INVENTORY_DOCS_UPDATE") == "1":
         path.write_text(dx.rewrite(text, outputs, examples), encoding="utf-8")
     assert not problems, f"{len(problems)} example(s) differ:\n\n" + "\n\n".join(problems)
+
+
+def test_examples_that_would_touch_the_machine_outside_their_folder_are_caught(tmp_path):
+    assert _outside('inventory backup "/srv/backups/shop-$(date +%F).db" --json', tmp_path)
+    assert _outside("inventory backup /mnt/usb/shop.db", tmp_path) == ["/mnt/usb/shop.db"]
+    assert _outside(f"inventory --db {tmp_path}/x.db stock | jq -c '.[] | {{product}}' > /dev/null", tmp_path) == []
+    assert _outside("inventory import - --format csv", tmp_path) == []
 
 
 def test_masks_hide_what_changes_from_run_to_run_only():
