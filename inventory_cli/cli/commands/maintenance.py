@@ -82,7 +82,7 @@ def backup(
 
 
 @commands.command(epilog="Example: inventory info --json")
-@guarded
+@guarded(query=True)
 def info(ctx: typer.Context, as_json: Json = False) -> None:
     """Where the data is and what it holds: the database, its schema, events, streams, stores, head."""
     import os

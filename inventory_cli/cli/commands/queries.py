@@ -165,7 +165,7 @@ def diff(
 
 
 @commands.command(epilog="Example: inventory stores --csv")
-@guarded
+@guarded(query=True)
 def stores(ctx: typer.Context, as_json: Json = False, as_csv: Csv = False) -> None:
     """Every store with its number of stock lines and units on hand, reserved and incoming."""
     from inventory_cli.cli import csv_output, render
@@ -179,9 +179,13 @@ def stores(ctx: typer.Context, as_json: Json = False, as_csv: Csv = False) -> No
     elif not rows:
         render.print_message("No stores yet: the first write to a store creates it.")
     else:
-        render.print_table(None, ("store", "lines", "on hand", "reserved", "incoming"),
-                           ([row[c] for c in csv_output.STORE] for row in rows),
-                           numeric=frozenset({"lines", "on hand", "reserved", "incoming"}))
+        from inventory_cli.cli.tables import Column
+
+        render.print_records((
+            ("store", Column("store")), ("lines", Column("lines", "number")),
+            ("on_hand", Column("on hand", "number")), ("reserved", Column("reserved", "number")),
+            ("incoming", Column("incoming", "number")),
+        ), rows)
 
 
 def _print_lines(lines, as_json: bool, as_csv: bool, empty_message: str) -> None:
