@@ -31,6 +31,7 @@ _TOOL_ENV = (
     "INVENTORY_USER",
     "INVENTORY_DEBUG",
     "INVENTORY_BUSY_TIMEOUT",
+    "INVENTORY_CONFIG",
     "FORCE_COLOR",
     "NO_COLOR",
     "TTY_COMPATIBLE",
@@ -60,6 +61,10 @@ def assert_keys(document: dict, expected: set[str]) -> None:
 
 ANSI_ESCAPE = "\x1b"
 
+# Where tests look for the configuration file: nowhere, so that a developer's own
+# ~/.config/inventory-cli/config.toml never changes what a test sees.
+NO_CONFIG_HOME = "/nonexistent/inventory-tests-config"
+
 
 _COMMAND = []
 
@@ -86,6 +91,7 @@ def db_path(tmp_path: Path) -> Path:
 def cli_env(db: Path | str | None, extra: dict[str, str | None] | None = None) -> dict[str, str | None]:
     """CliRunner env: INVENTORY_DB set, the other variables of the tool unset (None)."""
     env: dict[str, str | None] = {name: None for name in _TOOL_ENV}
+    env["XDG_CONFIG_HOME"] = NO_CONFIG_HOME
     if db is not None:
         env["INVENTORY_DB"] = str(db)
     env.update(extra or {})
@@ -119,6 +125,7 @@ def data(result) -> object:
 def process_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment of a real ``inventory`` process: the repository importable, tool vars unset."""
     env = {k: v for k, v in os.environ.items() if k not in _TOOL_ENV}
+    env["XDG_CONFIG_HOME"] = NO_CONFIG_HOME
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env.update(extra or {})
     return env

@@ -96,6 +96,15 @@ class DefineProduct(NamedTuple):
     at: str | None = None
 
 
+class RevertEvent(NamedTuple):
+    """Correct the add, remove or count at log ``position`` with its opposite movement."""
+
+    position: int
+    reason: str = "correction"
+    key: str | None = None
+    at: str | None = None
+
+
 Command = Union[
     AddStock,
     RemoveStock,
@@ -106,6 +115,7 @@ Command = Union[
     TransferStock,
     ReceiveTransfer,
     DefineProduct,
+    RevertEvent,
 ]
 
 
@@ -119,6 +129,7 @@ OPS: dict[type, str] = {
     TransferStock: "transfer",
     ReceiveTransfer: "receive",
     DefineProduct: "product",
+    RevertEvent: "revert",
 }
 
 

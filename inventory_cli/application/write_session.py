@@ -28,6 +28,7 @@ from inventory_cli.application.commands import (
     ReleaseReservation,
     RemoveStock,
     ReserveStock,
+    RevertEvent,
     TransferStock,
     content_hash,
     idempotency_key,
@@ -37,6 +38,7 @@ from inventory_cli.domain.errors import (
     IdempotencyConflict,
     InvalidTransfer,
     InvalidValue,
+    NotRevertible,
     OccurredAtOutOfOrder,
     UnknownReservation,
     UnknownTransfer,
@@ -123,6 +125,7 @@ class WriteSession:
         self._keys: dict[str, KeyRecord] = {}
         self._new_reservations: dict[str, int] = {}
         self._new_transfers: dict[str, int] = {}  # transfer id -> receiving stream id
+        self._reverted: dict[int, int] = {}  # position reverted -> position of its revert, not yet flushed
         self.pending: list[NewEvent] = []
         self._verified: set[int] = set()
 
@@ -237,6 +240,21 @@ class WriteSession:
             command_details(events[-1], previous, stream.info.store),
         )
 
+    def _revert(self, c: RevertEvent, actor: str) -> Decided:
+        found = self._store.event_at(c.position)
+        if found is None:
+            raise NotRevertible(f"No event at position {c.position}; `inventory history` shows the positions.")
+        stream_id, recorded = found
+        later = self._reverted.get(c.position) or self._store.revert_of(stream_id, c.position)
+        if later is not None:
+            raise NotRevertible(f"The event at position {c.position} was already reverted (at position {later}).")
+        stream = self._by_id(stream_id)
+        at = self._occurred_at(stream, c.at)
+        self._expire(stream, at, actor)
+        event = stream.inventory.revert(recorded.event, c.position, c.reason)
+        self._reverted[c.position] = self._position + 1
+        return ((stream, event, at),), None
+
     _DECIDERS: dict[type, Callable[[WriteSession, Command, str], Decided]] = {
         AddStock: _add,
         RemoveStock: _remove,
@@ -247,6 +265,7 @@ class WriteSession:
         FulfillReservation: _fulfill,
         TransferStock: _transfer,
         ReceiveTransfer: _receive,
+        RevertEvent: _revert,
     }  # type: ignore[dict-item]
 
     def flush(self, *, final: bool = True) -> None:
@@ -269,6 +288,7 @@ class WriteSession:
         self._keys.clear()
         self._new_reservations.clear()
         self._new_transfers.clear()
+        self._reverted.clear()
         if len(self._streams) > self.MAX_CACHED_STREAMS and not self._touched:
             self._streams.clear()
             self._streams_by_id.clear()

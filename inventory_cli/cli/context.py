@@ -19,8 +19,9 @@ from inventory_cli.cli.boundary import UsageProblem
 class Settings:
     """Where the database is, how long a writer waits for it, whether long output pages."""
 
-    def __init__(self, db: str | None, *, pager: bool = True) -> None:
-        self.db = db or os.environ.get("INVENTORY_DB") or _default_db()
+    def __init__(self, db: str | None, *, pager: bool = True, configured_db: str | None = None) -> None:
+        """--db, else INVENTORY_DB, else the configuration file's `db`, else the default."""
+        self.db = db or os.environ.get("INVENTORY_DB") or configured_db or _default_db()
         self.pager = pager
 
     @staticmethod
@@ -106,8 +107,9 @@ def parse_time(text: str | None, option: str, *, end_of_day: bool = False) -> st
         raise UsageProblem(f"{option}: {error}") from None
 
 
-def write(ctx: typer.Context, command, as_json: bool, describe, user: str | None) -> None:
-    """Run a write command, then print its result: JSON, or describe(result) and the balance."""
+def write(ctx: typer.Context, command, as_json: bool, describe, user: str | None):
+    """Run a write command, then print its result: JSON, or describe(result) and the balance.
+    Returns the result."""
     from inventory_cli.application.handlers import run_command
     from inventory_cli.cli import render
 
@@ -134,6 +136,7 @@ def write(ctx: typer.Context, command, as_json: bool, describe, user: str | None
 
         prefix = f"Already done earlier (id {idempotency_key(command)}): " if result.duplicate else ""
         render.print_message(prefix + describe(result) + " " + render.balance_sentence(result.line))
+    return result
 
 
 @contextmanager

@@ -135,12 +135,13 @@ def _print_summary(report, seconds: float, quiet: bool) -> None:
                 "(--json lists them all).\n"
             )
         written = (
-            f"{render.plural(report.applied, 'row')} of earlier batches were written; "
+            f"{render.plural(report.applied, 'row')} of earlier batches "
+            f"{render.verb(report.applied, 'was', 'were')} written; "
             if report.applied else "Nothing was written: "
         )
         sys.stderr.write(
             f"inventory: {written}{render.plural(report.rejected, 'bad row')}. "
-            "Fix them and run the import again.\n"
+            f"Fix {render.verb(report.rejected, 'it', 'them')} and run the import again.\n"
         )
         return
     if quiet:

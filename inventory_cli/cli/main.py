@@ -37,15 +37,15 @@ _APP_SETTINGS: dict = dict(
 # The modules of `inventory_cli.cli.commands`, in the order --help lists them, with
 # the commands (or groups) each registers, so that a run imports only its own.
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
-    "stock_moves": ("add", "remove", "count"),
+    "stock_moves": ("add", "remove", "count", "revert"),
     "reservations": ("reserve", "release", "fulfill", "expire", "reservations"),
     "transfers": ("transfer", "receive", "transfers"),
     "products": ("product",),
-    "queries": ("stock", "history", "replay", "diff"),
+    "queries": ("stock", "history", "replay", "diff", "stores"),
     "audit": ("verify", "export"),
     "reports": ("report",),
     "import_": ("import",),
-    "maintenance": ("rebuild-projections", "backup"),
+    "maintenance": ("rebuild-projections", "backup", "info"),
     "feed": ("consumers", "metrics"),
 }
 
@@ -62,6 +62,13 @@ PANELS: dict[str, str] = {
     "import_": "Stock moves",
     "maintenance": "Maintenance",
     "feed": "Feed",
+}
+
+
+# Commands with subcommands, for the configuration file's defaults (config.command_defaults).
+_GROUPS: dict[str, tuple[str, ...]] = {
+    name: ("set", "list") if name == "product" else ()
+    for names in COMMAND_MODULES.values() for name in names
 }
 
 
@@ -90,9 +97,17 @@ def main_options(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
+    from inventory_cli.cli import config
+
+    try:
+        settings = config.load()
+    except config.ConfigProblem as problem:
+        fail(f"{problem} Nothing was written.", EXIT_USAGE)
     # By name: typer carries its own copy of click, whose enum is not click's.
     from_env = getattr(ctx.get_parameter_source("db"), "name", "") != "COMMANDLINE"
-    ctx.obj = Settings(_location(None if from_env else db), pager=not no_pager)
+    ctx.obj = Settings(_location(None if from_env else db), pager=not no_pager,
+                       configured_db=settings.get("db"))
+    ctx.default_map = config.command_defaults(settings, _GROUPS)
 
 
 def _location(db: str | None) -> str | None:

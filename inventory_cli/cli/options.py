@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from inventory_cli.cli import completion
+
 # Positions, limits and batch sizes end up in SQL: the largest integer SQLite stores.
 MAX_INTEGER = 2**63 - 1
 
@@ -14,9 +16,11 @@ MAX_INTEGER = 2**63 - 1
 QUANTITY_CONTEXT = {"ignore_unknown_options": True}
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document for scripts.")]
+Csv = Annotated[bool, typer.Option("--csv", help="Print CSV: a header row, then one row per item (the --json fields).")]
 Store = Annotated[
     str,
-    typer.Option("--store", "-s", envvar="INVENTORY_STORE", help="The store acted on.", show_default=True),
+    typer.Option("--store", "-s", envvar="INVENTORY_STORE", help="The store acted on.", show_default=True,
+                 autocompletion=completion.stores),
 ]
 Key = Annotated[
     Optional[str],
@@ -26,7 +30,13 @@ User = Annotated[
     Optional[str],
     typer.Option("--user", envvar="INVENTORY_USER", help="Who does this (default: your login name).", show_default=False),
 ]
-Product = Annotated[str, typer.Argument(metavar="PRODUCT", help="The product code (SKU).", show_default=False)]
+Product = Annotated[str, typer.Argument(metavar="PRODUCT", help="The product code (SKU).", show_default=False,
+                                        autocompletion=completion.products)]
 QuantityArg = Annotated[str, typer.Argument(metavar="QUANTITY", help="A whole number of units, 1 to 1,000,000,000.", show_default=False)]
 AllStores = Annotated[bool, typer.Option("--all-stores", help="Every store, not only --store.")]
-OptionalProduct = Annotated[Optional[str], typer.Argument(metavar="PRODUCT", help="One product code; all when omitted.", show_default=False)]
+OptionalProduct = Annotated[Optional[str], typer.Argument(metavar="PRODUCT", help="One product code; all when omitted.",
+                                                         show_default=False, autocompletion=completion.products)]
+ReservationArg = Annotated[str, typer.Argument(metavar="RID", help="The reservation id.", show_default=False,
+                                               autocompletion=completion.reservations)]
+TransferArg = Annotated[str, typer.Argument(metavar="TID", help="The transfer id.", show_default=False,
+                                            autocompletion=completion.transfers)]

@@ -83,14 +83,20 @@ def write_result_json(result: WriteResult) -> dict[str, object]:
 
 def balance_sentence(line: StockLine) -> str:
     return (
-        f"Now {line.on_hand} on hand, {line.reserved} reserved, "
-        f"{line.available} available in store {line.store}."
+        f"Now {line.on_hand:,} on hand, {line.reserved:,} reserved, "
+        f"{line.available:,} available in store {line.store}."
     )
 
 
-def plural(count: int, noun: str) -> str:
-    """"1 row", "2 rows", "1,000 rows"."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """"1 row", "2 rows", "1,000 rows" (``many`` for an irregular plural): the one
+    way every command writes a count."""
+    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
+
+
+def verb(count: int, one: str, many: str) -> str:
+    """The verb that agrees with a count: verb(1, "was", "were")."""
+    return one if count == 1 else many
 
 
 def print_message(text: str) -> None:

@@ -49,5 +49,9 @@ class TransferClosed(RuleViolation):
     pass
 
 
+class NotRevertible(RuleViolation):
+    """`revert` of an unknown position, another event type, or an event already reverted."""
+
+
 class InvalidTransfer(RuleViolation):
     """A transfer to the same store, or a receipt of more than was shipped."""

@@ -35,12 +35,14 @@ def _effect(on_hand: int = 0, reserved: int = 0, incoming: int = 0) -> Callable[
 class StockAdded(NamedTuple):
     quantity: int
     reason: str
+    reverts: int | None = None  # the position of the mistaken event this one corrects
 
 
 @_effect(on_hand=-1)
 class StockRemoved(NamedTuple):
     quantity: int
     reason: str
+    reverts: int | None = None
 
 
 @_effect(reserved=1)
@@ -72,6 +74,7 @@ class StockCounted(NamedTuple):
 
     quantity: int
     counted: int
+    reverts: int | None = None
 
 
 @_effect(on_hand=-1)

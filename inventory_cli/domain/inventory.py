@@ -14,6 +14,7 @@ from inventory_cli.domain.errors import (
     CountBelowReserved,
     InsufficientStock,
     InvalidTransfer,
+    NotRevertible,
     ReservationClosed,
     ReservationIdTaken,
     TransferClosed,
@@ -36,6 +37,7 @@ from inventory_cli.domain.events import (
 )
 
 _E = TypeVar("_E", bound=Event)
+REVERTIBLE = (StockAdded, StockRemoved, StockCounted)
 EXPIRED = "expired"
 
 
@@ -132,8 +134,9 @@ class Inventory:
     def count(self, counted: int) -> StockCounted:
         if counted < self.reserved:
             raise CountBelowReserved(
-                f"Cannot count {counted} of {self.product!r} in store {self.store!r}: "
-                f"{self.reserved} units are reserved. Release or fulfil reservations first."
+                f"Cannot count {counted:,} of {self.product!r} in store {self.store!r}: "
+                f"{self.reserved:,} {'unit is' if self.reserved == 1 else 'units are'} reserved. "
+                "Release or fulfil reservations first."
             )
         return self._record(StockCounted(counted - self.on_hand, counted))
 
@@ -158,8 +161,8 @@ class Inventory:
             quantity = expected
         if quantity > expected:
             raise InvalidTransfer(
-                f"Cannot receive {quantity} units of transfer {transfer_id!r}: only {expected} "
-                "were shipped."
+                f"Cannot receive {quantity:,} units of transfer {transfer_id!r}: only {expected:,} "
+                f"{'was' if expected == 1 else 'were'} shipped."
             )
         events: list[Event] = []
         if quantity:  # a receipt of nothing records only the loss
@@ -170,6 +173,33 @@ class Inventory:
 
     def define(self, name: str | None, reorder_point: int | None) -> ProductDefined:
         return self._record(ProductDefined(0, name, reorder_point))
+
+    def revert(self, mistaken: Event, position: int, reason: str) -> Event:
+        """The opposite movement of a mistaken add, remove or count (at ``position`` of
+        this stream): a StockRemoved, a StockAdded, or a count back by the same difference."""
+        if not isinstance(mistaken, REVERTIBLE):
+            raise NotRevertible(
+                f"The event at position {position} is a {type(mistaken).__name__}; only StockAdded, "
+                "StockRemoved and StockCounted can be reverted (undo a reservation with release, "
+                "a transfer with a receipt)."
+            )
+        if mistaken.reverts is not None:
+            raise NotRevertible(
+                f"The event at position {position} is itself the revert of position "
+                f"{mistaken.reverts}; record the movement again instead."
+            )
+        change = mistaken.on_hand_sign * mistaken.quantity  # what it did to on_hand
+        if not self.reserved <= self.on_hand - change:
+            raise NotRevertible(
+                f"Cannot revert position {position} of {self.product!r} in store {self.store!r}: "
+                f"on hand would be {self.on_hand - change:,} with {self.reserved:,} reserved. "
+                "Release or fulfil reservations first."
+            )
+        if isinstance(mistaken, StockAdded):
+            return self._record(StockRemoved(mistaken.quantity, reason, position))
+        if isinstance(mistaken, StockRemoved):
+            return self._record(StockAdded(mistaken.quantity, reason, position))
+        return self._record(StockCounted(-change, self.on_hand - change, position))
 
     # -- evolution -------------------------------------------------------------
 
@@ -224,9 +254,9 @@ class Inventory:
     def require_available(self, quantity: int, verb: str) -> None:
         if quantity > self.available:
             raise InsufficientStock(
-                f"Cannot {verb} {quantity} of {self.product!r} in store {self.store!r}: "
-                f"only {self.available} available ({self.on_hand} on hand, "
-                f"{self.reserved} reserved)."
+                f"Cannot {verb} {quantity:,} of {self.product!r} in store {self.store!r}: "
+                f"only {self.available:,} available ({self.on_hand:,} on hand, "
+                f"{self.reserved:,} reserved)."
             )
 
     def _open_reservation(self, reservation_id: str) -> Reservation:

@@ -19,10 +19,12 @@ from inventory_cli.storage.port import (
     ConsumerPosition,
     FeedFigures,
     KeyRecord,
+    LogSummary,
     NewEvent,
     RebuildReport,
     RecordedEvent,
     StockLine,
+    StoreTotals,
     StreamInfo,
 )
 
@@ -158,6 +160,30 @@ class EmptyStore:
 
     def line_sales(self, store: str | None, *, after: str, until: str) -> list[LineSales]:
         return []
+
+    # -- small reads for people and shells ------------------------------------------------
+
+    def store_totals(self) -> list[StoreTotals]:
+        return []
+
+    def summary(self) -> LogSummary:
+        return LogSummary(0, 0, 0, 0, 0, None)
+
+    def product_codes(self, store: str | None) -> list[str]:
+        return []
+
+    def store_codes(self) -> list[str]:
+        return []
+
+    def open_ids(self) -> tuple[list[str], list[str]]:
+        return [], []
+
+    def event_at(self, position: int) -> tuple[int, RecordedEvent] | None:
+        return None
+
+    def revert_of(self, stream_id: int, position: int) -> int | None:
+        return None
+
 
 class EmptyFeed:
     """The feed of a database that does not exist yet: no events, no consumers."""

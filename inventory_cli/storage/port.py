@@ -97,6 +97,27 @@ class KeyRecord(NamedTuple):
     position: int
 
 
+class StoreTotals(NamedTuple):
+    """One store's stock lines, summed (`inventory stores`)."""
+
+    store: str
+    lines: int
+    on_hand: int
+    reserved: int
+    incoming: int
+
+
+class LogSummary(NamedTuple):
+    """What a database holds (`inventory info`)."""
+
+    schema_version: int
+    events: int
+    streams: int
+    stores: int
+    head_position: int
+    head_hash: str | None
+
+
 class ChainReport(NamedTuple):
     events: int
     first_bad_position: int | None
@@ -215,6 +236,24 @@ class EventStore(Protocol):
     ) -> list[StockLine]: ...
 
     def rebuild_projections(self) -> RebuildReport: ...
+
+    # -- small reads for people and shells (projections, or one indexed row) --------
+    def store_totals(self) -> list[StoreTotals]: ...
+
+    def summary(self) -> LogSummary: ...
+
+    def product_codes(self, store: str | None) -> list[str]: ...
+
+    def store_codes(self) -> list[str]: ...
+
+    def open_ids(self) -> tuple[list[str], list[str]]:
+        """The open reservation ids and the open transfer ids."""
+
+    def event_at(self, position: int) -> tuple[int, RecordedEvent] | None:
+        """The stream id and the event at this log position, or None."""
+
+    def revert_of(self, stream_id: int, position: int) -> int | None:
+        """The position of the event that reverted the one at ``position``, or None."""
 
     def check_projections(self) -> RebuildReport: ...
 

@@ -1,4 +1,4 @@
-"""Looking after the database: rebuild-projections, backup."""
+"""Looking after the database: rebuild-projections, backup, and info (where the data is)."""
 
 from __future__ import annotations
 
@@ -39,14 +39,15 @@ def rebuild_projections(
         render.print_json(document)
     elif check:
         render.print_message(
-            f"Projections match the log ({events} events, {streams} streams)." if not differences
+            f"Projections match the log ({render.plural(events, 'event')}, {render.plural(streams, 'stream')})."
+            if not differences
             else f"{render.plural(len(differences), 'projection row')} "
-                 f"{'differs' if len(differences) == 1 else 'differ'} from the log; run "
+                 f"{render.verb(len(differences), 'differs', 'differ')} from the log; run "
                  "`inventory rebuild-projections` to rebuild them."
         )
     else:
-        render.print_message(f"Rebuilt the projections from {events} events over {streams} streams "
-                             f"in {document['seconds']} s.")
+        render.print_message(f"Rebuilt the projections from {render.plural(events, 'event')} over "
+                             f"{render.plural(streams, 'stream')} in {document['seconds']} s.")
     if differences:
         raise typer.Exit(EXIT_REFUSED)
 
@@ -80,6 +81,51 @@ def backup(
         )
 
 
+@commands.command(epilog="Example: inventory info --json")
+@guarded(query=True)
+def info(ctx: typer.Context, as_json: Json = False) -> None:
+    """Where the data is and what it holds: the database, its schema, events, streams, stores, head."""
+    import os
+
+    from inventory_cli.cli import render
+
+    settings = settings_of(ctx)
+    store = settings.open(create=False)
+    try:
+        summary = store.summary()
+    finally:
+        store.close()
+    document = {"database": _without_password(settings.db), "backend": "sqlite", **summary._asdict()}
+    if as_json:
+        render.print_json(document)
+        return
+    path = settings.db[len("file:"):].split("?")[0] if settings.db.startswith("file:") else settings.db
+    size = (f" ({render.plural(os.path.getsize(path), 'byte')})" if os.path.isfile(path)
+            else " (does not exist yet)")
+    head = f"{summary.head_position}:{summary.head_hash}" if summary.head_hash else "none (no events yet)"
+    rows = [
+        ("database", document["database"] + size), ("backend", "sqlite"),
+        ("schema version", str(summary.schema_version)), ("events", f"{summary.events:,}"),
+        ("streams", f"{summary.streams:,}"), ("stores", f"{summary.stores:,}"), ("head", head),
+    ]
+    for name, value in rows:
+        render.print_message(f"{name + ':':<16}{value}")
+
+
+def _without_password(location: str) -> str:
+    """A URL's password is never printed (postgresql://user:secret@host/db -> user@host/db)."""
+    if "://" not in location:
+        return location
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(location)
+    if parts.password is None:
+        return location
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc}" if user else netloc))
+
+
 def register(app: typer.Typer) -> None:
-    """Add rebuild-projections and backup to the app."""
+    """Add rebuild-projections, backup and info to the app."""
     app.registered_commands.extend(commands.registered_commands)

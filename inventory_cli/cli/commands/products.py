@@ -8,7 +8,7 @@ import typer
 
 from inventory_cli.cli.boundary import guarded
 from inventory_cli.cli.context import optional_key, read, write
-from inventory_cli.cli.options import AllStores, Json, Key, Product, Store, User
+from inventory_cli.cli.options import AllStores, Csv, Json, Key, Product, Store, User
 
 product_app = typer.Typer(help="Product definitions: names and reorder points.", no_args_is_help=True)
 
@@ -51,17 +51,21 @@ def product_list(
     all_stores: AllStores = False,
     store: Store = "main",
     as_json: Json = False,
+    as_csv: Csv = False,
 ) -> None:
     """Products with their names and reorder points, from the stock lines."""
     from inventory_cli.application import queries
-    from inventory_cli.cli import render
+    from inventory_cli.cli import csv_output, render
     from inventory_cli.domain import values as v
 
+    csv_output.check_one_format(as_json, as_csv)
     store_code = None if all_stores else v.StoreCode(store)
     lines = read(ctx, lambda s: queries.stock(s, store_code, None))
     rows = [{"store": l.store, "product": l.product, "name": l.name, "reorder_point": l.reorder_point}
             for l in lines]
-    if as_json:
+    if as_csv:
+        csv_output.write_csv(csv_output.PRODUCT, rows)
+    elif as_json:
         render.print_json(rows)
     elif not rows:
         render.print_message("No products yet.")

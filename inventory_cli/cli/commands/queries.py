@@ -9,7 +9,7 @@ import typer
 
 from inventory_cli.cli.boundary import UsageProblem, guarded
 from inventory_cli.cli.context import parse_time, read, reading
-from inventory_cli.cli.options import MAX_INTEGER, AllStores, Json, OptionalProduct, Store
+from inventory_cli.cli.options import MAX_INTEGER, AllStores, Csv, Json, OptionalProduct, Store
 
 commands = typer.Typer()
 
@@ -23,19 +23,26 @@ def stock(
     low: Annotated[bool, typer.Option("--low", help="Only lines whose available is at or below their reorder point.")] = False,
     store: Store = "main",
     as_json: Json = False,
+    as_csv: Csv = False,
 ) -> None:
     """Current stock, from the projections."""
     from inventory_cli.application import queries
+    from inventory_cli.cli import csv_output
     from inventory_cli.domain import values as v
 
+    csv_output.check_one_format(as_json, as_csv)
     store_code = None if all_stores else v.StoreCode(store)
     product_code = None if product is None else v.ProductCode(product)
     lines = read(ctx, lambda s: queries.stock(s, store_code, product_code, low=low))
+    if not lines and product_code is not None and store_code is not None and not low:
+        from inventory_cli.cli import suggestions
+
+        suggestions.unknown_product(ctx, store_code, product_code)
     if low:
         empty = "No line is at or below its reorder point" + (f" in store {store_code}." if store_code else ".")
     else:
         empty = "No stock recorded yet" + (f" in store {store_code}." if store_code else ".")
-    _print_lines(lines, as_json, empty)
+    _print_lines(lines, as_json, as_csv, empty)
 
 
 @commands.command(epilog="Example: inventory history SKU-1 --since 2026-11-01 --limit 20\n\n"
@@ -49,12 +56,14 @@ def history(
     limit: Annotated[Optional[int], typer.Option(min=0, max=MAX_INTEGER, help="Keep only the latest N events (oldest first).", show_default=False)] = None,
     store: Store = "main",
     as_json: Json = False,
+    as_csv: Csv = False,
 ) -> None:
     """Events in order, each with the balances after it: of one product, or of the whole store."""
     from inventory_cli.application import queries
-    from inventory_cli.cli import render
+    from inventory_cli.cli import csv_output, render
     from inventory_cli.domain import values as v
 
+    csv_output.check_one_format(as_json, as_csv)
     store_code = v.StoreCode(store)
     product_code = None if product is None else v.ProductCode(product)
     since_at, until_at = parse_time(since, "--since"), parse_time(until, "--until", end_of_day=True)
@@ -64,15 +73,23 @@ def history(
         else:
             entries = queries.history(s, store_code, product_code, since=since_at, until=until_at,
                                       limit=limit)
+        first = next(entries, None)
+        if first is None and product_code is not None:
+            from inventory_cli.cli import suggestions
+
+            suggestions.unknown_product(ctx, store_code, product_code)
+        entries = chain([first], entries) if first is not None else iter(())
+        if as_csv:
+            csv_output.write_csv(csv_output.history_columns(), (render.history_json(e) for e in entries))
+            return
         if as_json:
             render.print_json_array(render.history_json(e) for e in entries)
             return
-        first = next(entries, None)
         if first is None:
             subject = f"{product_code} in store {store_code}" if product_code else f"store {store_code}"
             render.print_message(f"No events for {subject}" + (" in that period." if since or until else "."))
         else:
-            render.print_history_table(chain([first], entries), with_product=product_code is None)
+            render.print_history_table(entries, with_product=product_code is None)
 
 
 @commands.command(epilog="Example: inventory replay SKU-1 --until 2026-11-01T18:00")
@@ -85,18 +102,21 @@ def replay(
     position: Annotated[Optional[int], typer.Option(min=0, max=MAX_INTEGER, help="Stock as it was after the event at this log position.", show_default=False)] = None,
     store: Store = "main",
     as_json: Json = False,
+    as_csv: Csv = False,
 ) -> None:
     """Time travel: stock as it was, computed from the event log alone."""
     from inventory_cli.application import queries
+    from inventory_cli.cli import csv_output
     from inventory_cli.domain import values as v
 
+    csv_output.check_one_format(as_json, as_csv)
     if until is not None and position is not None:
         raise UsageProblem("Give either --until or --position, not both.")
     store_code = None if all_stores else v.StoreCode(store)
     product_code = None if product is None else v.ProductCode(product)
     until_at = parse_time(until, "--until", end_of_day=True)
     lines = read(ctx, lambda s: queries.replay(s, store_code, product_code, position=position, until=until_at))
-    _print_lines(lines, as_json, "No stock at that point.")
+    _print_lines(lines, as_json, as_csv, "No stock at that point.")
 
 
 @commands.command(epilog="Example: inventory diff --since 2026-11-26 --until 2026-11-27\n\n"
@@ -112,12 +132,14 @@ def diff(
     to_position: Annotated[Optional[int], typer.Option(min=0, max=MAX_INTEGER, help="… to the state after this one (default: now).", show_default=False)] = None,
     store: Store = "main",
     as_json: Json = False,
+    as_csv: Csv = False,
 ) -> None:
     """What changed in each stock line between two times or two log positions."""
     from inventory_cli.application import queries
-    from inventory_cli.cli import render
+    from inventory_cli.cli import csv_output, render
     from inventory_cli.domain import values as v
 
+    csv_output.check_one_format(as_json, as_csv)
     by_time = since is not None or until is not None
     by_position = from_position is not None or to_position is not None
     if by_time and by_position:
@@ -132,7 +154,9 @@ def diff(
         since=since_at, until=until_at,
     ))
     documents = [change.as_dict() for change in changes]
-    if as_json:
+    if as_csv:
+        csv_output.write_csv(csv_output.DIFF, documents)
+    elif as_json:
         render.print_json(documents)
     elif not documents:
         render.print_message("No stock line changed between those points.")
@@ -140,10 +164,36 @@ def diff(
         render.print_diff_table(documents)
 
 
-def _print_lines(lines, as_json: bool, empty_message: str) -> None:
-    from inventory_cli.cli import render
+@commands.command(epilog="Example: inventory stores --csv")
+@guarded(query=True)
+def stores(ctx: typer.Context, as_json: Json = False, as_csv: Csv = False) -> None:
+    """Every store with its number of stock lines and units on hand, reserved and incoming."""
+    from inventory_cli.cli import csv_output, render
 
-    if as_json:
+    csv_output.check_one_format(as_json, as_csv)
+    rows = [totals._asdict() for totals in read(ctx, lambda s: s.store_totals())]
+    if as_csv:
+        csv_output.write_csv(csv_output.STORE, rows)
+    elif as_json:
+        render.print_json(rows)
+    elif not rows:
+        render.print_message("No stores yet: the first write to a store creates it.")
+    else:
+        from inventory_cli.cli.tables import Column
+
+        render.print_records((
+            ("store", Column("store")), ("lines", Column("lines", "number")),
+            ("on_hand", Column("on hand", "number")), ("reserved", Column("reserved", "number")),
+            ("incoming", Column("incoming", "number")),
+        ), rows)
+
+
+def _print_lines(lines, as_json: bool, as_csv: bool, empty_message: str) -> None:
+    from inventory_cli.cli import csv_output, render
+
+    if as_csv:
+        csv_output.write_csv(csv_output.STOCK_LINE, (line.as_dict() for line in lines))
+    elif as_json:
         render.print_json([line.as_dict() for line in lines])
     elif not lines:
         render.print_message(empty_message)
@@ -152,5 +202,5 @@ def _print_lines(lines, as_json: bool, empty_message: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add stock, history, replay and diff to the app, in that order."""
+    """Add stock, history, replay, diff and stores to the app, in that order."""
     app.registered_commands.extend(commands.registered_commands)

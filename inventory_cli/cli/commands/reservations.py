@@ -9,7 +9,8 @@ import typer
 from inventory_cli.cli.boundary import guarded
 from inventory_cli.cli.context import actor, optional_key, read, settings_of, write
 from inventory_cli.cli.options import (
-    QUANTITY_CONTEXT, AllStores, Json, Key, OptionalProduct, Product, QuantityArg, Store, User,
+    QUANTITY_CONTEXT, AllStores, Csv, Json, Key, OptionalProduct, Product, QuantityArg, ReservationArg, Store,
+    User,
 )
 
 commands = typer.Typer()
@@ -43,18 +44,21 @@ def reserve(
         None if reservation_id is None else v.ReservationId(reservation_id),
         ttl_seconds=None if ttl is None else v.duration_seconds(ttl),
     )
-    write(ctx, command, as_json, lambda r: (
-        f"Reserved {r.details.quantity} × {r.line.product} for {r.details.customer}: "
-        f"reservation {r.details.reservation_id}"
-        + (f", expires {r.details.expires_at}." if r.details.expires_at else ".")
-    ), user)
+    from inventory_cli.cli import suggestions
+
+    with suggestions.on_refusal(ctx, command.store, command.product):
+        write(ctx, command, as_json, lambda r: (
+            f"Reserved {r.details.quantity:,} × {r.line.product} for {r.details.customer}: "
+            f"reservation {r.details.reservation_id}"
+            + (f", expires {r.details.expires_at}." if r.details.expires_at else ".")
+        ), user)
 
 
 @commands.command(epilog="Example: inventory release R-1A2B3C4D --reason 'customer cancelled'")
 @guarded
 def release(
     ctx: typer.Context,
-    reservation_id: Annotated[str, typer.Argument(metavar="RID", help="The reservation id.", show_default=False)],
+    reservation_id: ReservationArg,
     reason: Annotated[str, typer.Option(help="Why the reservation ends.")] = "released",
     key: Key = None,
     user: User = None,
@@ -67,7 +71,7 @@ def release(
     command = ReleaseReservation(v.ReservationId(reservation_id), v.Reason(reason), optional_key(key))
     write(ctx, command, as_json, lambda r: (
         f"Released reservation {command.reservation_id} "
-        f"({r.details.quantity} × {r.line.product} for {r.details.customer})."
+        f"({r.details.quantity:,} × {r.line.product} for {r.details.customer})."
     ), user)
 
 
@@ -75,7 +79,7 @@ def release(
 @guarded
 def fulfill(
     ctx: typer.Context,
-    reservation_id: Annotated[str, typer.Argument(metavar="RID", help="The reservation id.", show_default=False)],
+    reservation_id: ReservationArg,
     key: Key = None,
     user: User = None,
     as_json: Json = False,
@@ -87,7 +91,7 @@ def fulfill(
     command = FulfillReservation(v.ReservationId(reservation_id), optional_key(key))
     write(ctx, command, as_json, lambda r: (
         f"Fulfilled reservation {command.reservation_id} "
-        f"({r.details.quantity} × {r.line.product} to {r.details.customer})."
+        f"({r.details.quantity:,} × {r.line.product} to {r.details.customer})."
     ), user)
 
 
@@ -111,7 +115,7 @@ def expire(
     if as_json:
         render.print_json({"released": released})
     elif not quiet:
-        render.print_message(f"Released {released} expired reservation{'s' * (released != 1)}.")
+        render.print_message(f"Released {render.plural(released, 'expired reservation')}.")
 
 
 @commands.command(epilog="Example: inventory reservations SKU-1 --all-stores")
@@ -122,15 +126,19 @@ def reservations(
     all_stores: AllStores = False,
     store: Store = "main",
     as_json: Json = False,
+    as_csv: Csv = False,
 ) -> None:
     """List the open reservations, by store and product, oldest first."""
-    from inventory_cli.cli import render
+    from inventory_cli.cli import csv_output, render
     from inventory_cli.domain import values as v
 
+    csv_output.check_one_format(as_json, as_csv)
     store_code = None if all_stores else v.StoreCode(store)
     product_code = None if product is None else v.ProductCode(product)
     rows = read(ctx, lambda s: s.open_reservations(store_code, product_code))
-    if as_json:
+    if as_csv:
+        csv_output.write_csv(csv_output.RESERVATION, rows)
+    elif as_json:
         render.print_json(rows)
     elif not rows:
         render.print_message("No open reservations.")

@@ -1,4 +1,4 @@
-"""Stock moving in and out of a store: add, remove, count."""
+"""Stock moving in and out of a store: add, remove, count, and revert (a correction)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 
 from inventory_cli.cli.boundary import guarded
 from inventory_cli.cli.context import optional_key, write
-from inventory_cli.cli.options import QUANTITY_CONTEXT, Json, Key, Product, QuantityArg, Store, User
+from inventory_cli.cli.options import MAX_INTEGER, QUANTITY_CONTEXT, Json, Key, Product, QuantityArg, Store, User
 
 commands = typer.Typer()
 
@@ -31,7 +31,11 @@ def add(
 
     command = AddStock(v.StoreCode(store), v.ProductCode(product), v.Quantity(quantity),
                        v.Reason(reason), optional_key(key))
-    write(ctx, command, as_json, lambda r: f"Added {command.quantity} × {command.product} ({command.reason}).", user)
+    result = write(ctx, command, as_json, lambda r: f"Added {command.quantity:,} × {command.product} ({command.reason}).", user)
+    if result.line.version == 1 and not result.duplicate:
+        from inventory_cli.cli import suggestions
+
+        suggestions.new_product(ctx, command.store, command.product)
 
 
 @commands.command(context_settings=QUANTITY_CONTEXT, epilog="Example: inventory remove SKU-1 2 --reason damaged")
@@ -52,7 +56,10 @@ def remove(
 
     command = RemoveStock(v.StoreCode(store), v.ProductCode(product), v.Quantity(quantity),
                           v.Reason(reason), optional_key(key))
-    write(ctx, command, as_json, lambda r: f"Removed {command.quantity} × {command.product} ({command.reason}).", user)
+    from inventory_cli.cli import suggestions
+
+    with suggestions.on_refusal(ctx, command.store, command.product):
+        write(ctx, command, as_json, lambda r: f"Removed {command.quantity:,} × {command.product} ({command.reason}).", user)
 
 
 @commands.command(context_settings=QUANTITY_CONTEXT, epilog="Example: inventory count SKU-1 7")
@@ -71,9 +78,28 @@ def count(
     from inventory_cli.domain import values as v
 
     command = CountStock(v.StoreCode(store), v.ProductCode(product), v.CountedQuantity(quantity), optional_key(key))
-    write(ctx, command, as_json, lambda r: f"Counted {command.quantity} × {command.product}.", user)
+    write(ctx, command, as_json, lambda r: f"Counted {command.quantity:,} × {command.product}.", user)
+
+
+@commands.command(epilog="Example: inventory revert 42 --reason 'typed 100 instead of 10'")
+@guarded
+def revert(
+    ctx: typer.Context,
+    position: Annotated[int, typer.Argument(metavar="POSITION", min=1, max=MAX_INTEGER, help="The log position of the mistaken add, remove or count (see history).", show_default=False)],
+    reason: Annotated[str, typer.Option(help="Why it is corrected.")] = "correction",
+    key: Key = None,
+    user: User = None,
+    as_json: Json = False,
+) -> None:
+    """Correct a mistaken add, remove or count with the opposite movement (history keeps both)."""
+    from inventory_cli.application.commands import RevertEvent
+    from inventory_cli.domain import values as v
+
+    command = RevertEvent(position, v.Reason(reason), optional_key(key))
+    write(ctx, command, as_json, lambda r: f"Reverted position {position} of {r.line.product} "
+          f"with position {r.position} ({command.reason}).", user)
 
 
 def register(app: typer.Typer) -> None:
-    """Add add, remove and count to the app, in that order."""
+    """Add add, remove, count and revert to the app, in that order."""
     app.registered_commands.extend(commands.registered_commands)

@@ -13,12 +13,15 @@ from inventory_cli.storage.port import (
     PeriodMovement,
     ChainReport,
     KeyRecord,
+    LogSummary,
     NewEvent,
     RebuildReport,
     RecordedEvent,
     StockLine,
+    StoreTotals,
     StreamInfo,
 )
+from inventory_cli.storage.sqlite import overview
 from inventory_cli.storage.sqlite.log import EventLog
 from inventory_cli.storage.sqlite.projections import Projections
 from inventory_cli.storage.sqlite.reports import Reports
@@ -229,6 +232,30 @@ class SqliteEventStore:
 
     def line_sales(self, store: str | None, *, after: str, until: str) -> list[LineSales]:
         return self.reports.line_sales(store, after=after, until=until)
+
+    # -- small reads for people and shells ------------------------------------------------
+
+    def store_totals(self) -> list[StoreTotals]:
+        return overview.store_totals(self.conn)
+
+    def summary(self) -> LogSummary:
+        with self.snapshot():
+            return overview.summary(self.conn)
+
+    def product_codes(self, store: str | None) -> list[str]:
+        return overview.product_codes(self.conn, store)
+
+    def store_codes(self) -> list[str]:
+        return overview.store_codes(self.conn)
+
+    def open_ids(self) -> tuple[list[str], list[str]]:
+        return overview.open_ids(self.conn)
+
+    def event_at(self, position: int) -> tuple[int, RecordedEvent] | None:
+        return overview.event_at(self.conn, position)
+
+    def revert_of(self, stream_id: int, position: int) -> int | None:
+        return overview.revert_of(self.conn, stream_id, position)
 
 
 def is_undecodable(error: sqlite3.Error) -> bool:
