@@ -1,0 +1,53 @@
+"""PostgresEventStore: the storage port on a PostgreSQL server, and opening it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from inventory_cli.storage.postgresql import connection
+from inventory_cli.storage.postgresql.log import EventLog
+from inventory_cli.storage.postgresql.projections import ProjectionQueries
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+class PostgresEventStore(EventLog, ProjectionQueries):
+    """The PostgreSQL implementation of the storage port (storage/port.py)."""
+
+    def __init__(self, conn: psycopg.Connection, url: str, busy_timeout: float) -> None:
+        self.conn = conn
+        self.url = url
+        self.location = connection.redacted(url)
+        self.busy_timeout = busy_timeout
+        self._init_log()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def open_store(url: str, *, create: bool, busy_timeout: float = 30.0) -> PostgresEventStore | None:
+    """Connect to the server at ``url`` and check (or, with ``create``, make) the schema.
+
+    Returns None when the schema has none of our tables and ``create`` is false: a
+    query on a database that does not exist yet answers with nothing and creates
+    nothing. Raises StorageError for a schema that is not ours or is too new, and
+    StorageBusy when the server stays unreachable for ``busy_timeout`` seconds.
+    """
+    import psycopg
+
+    conn = connection.connect(url, busy_timeout)
+    try:
+        state = connection.schema_state(conn, url)
+        if state == "empty" and not create:
+            conn.close()
+            return None
+        if state != "current":
+            connection.migrate(conn, url)
+    except psycopg.Error as error:
+        conn.close()
+        raise connection.mapped(error, url) from None
+    except BaseException:
+        conn.close()
+        raise
+    return PostgresEventStore(conn, url, busy_timeout)
