@@ -75,8 +75,9 @@ def connect(url: str, busy_timeout: float) -> psycopg.Connection:
         try:
             return psycopg.connect(url, autocommit=True, prepare_threshold=None, **keywords)
         except psycopg.OperationalError as error:
-            if error.sqlstate is not None and error.sqlstate not in TEMPORARY_CONNECT_STATES:
-                raise mapped(error, url) from None
+            refused = _refusal(error)
+            if refused is not None:
+                raise mapped(refused, url) from None
             if time.monotonic() + delay > deadline:
                 raise StorageBusy(
                     f"The PostgreSQL server at {redacted(url)} could not be reached "
@@ -88,9 +89,44 @@ def connect(url: str, busy_timeout: float) -> psycopg.Connection:
             raise mapped(error, url) from None
 
 
+class _Refused(Exception):
+    """A server's answer to a connection attempt, with the SQLSTATE libpq does not expose."""
+
+    def __init__(self, message: str, sqlstate: str) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+# The server's FATAL messages at start-up that are not worth waiting for (libpq gives
+# connection failures no SQLSTATE: the message is all there is).
+_REFUSALS = (
+    ("does not exist", "database", "3D000"),
+    ("authentication failed", "", "28P01"),
+    ("pg_hba.conf", "", "28000"),
+    ("does not exist", "role", "28000"),
+    ("permission denied", "", "42501"),
+)
+_PASSING = ("starting up", "shutting down", "too many", "recovery mode", "not yet accepting")
+
+
+def _refusal(error: BaseException) -> BaseException | None:
+    """The error when the server refused the connection for good, None when it may pass."""
+    state = getattr(error, "sqlstate", None)
+    if state is not None:
+        return None if state in TEMPORARY_CONNECT_STATES else error
+    text = str(error)
+    if "FATAL:" not in text or any(words in text for words in _PASSING):
+        return None
+    for words, subject, code in _REFUSALS:
+        if words in text and subject in text:
+            return _Refused(_first_line(error), code)
+    return _Refused(_first_line(error), "08004")
+
+
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[-1].strip() if text else type(error).__name__
+    lines = str(error).strip().splitlines()
+    text = lines[-1].strip() if lines else type(error).__name__
+    return text.split("FATAL:", 1)[-1].strip()
 
 
 def is_lost_connection(error: BaseException, conn: psycopg.Connection | None) -> bool:

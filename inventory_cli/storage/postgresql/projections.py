@@ -9,12 +9,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from inventory_cli.storage.port import RebuildReport, StockLine
+from inventory_cli.domain.events import (
+    ProductDefined,
+    ReservationFulfilled,
+    StockReleased,
+    StockReserved,
+    TransferLost,
+    TransferReceived,
+    TransferShipped,
+)
+from inventory_cli.storage.port import NewEvent, RebuildReport, StockLine
 from inventory_cli.storage.postgresql import connection
 from inventory_cli.storage.postgresql.schema import LOG_LOCK_SQL
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import psycopg
+
+_SIDE_TYPES = (StockReserved, StockReleased, ReservationFulfilled, TransferShipped, TransferReceived,
+               TransferLost, ProductDefined)
 
 
 def _signed(sign_attribute: str) -> str:
@@ -101,6 +115,82 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
         " WHERE e.type = 'TransferShipped'",
     ),
 }
+
+
+class ProjectionWrites:
+    """The projection updates that go with an append (the session computes stock lines)."""
+
+    conn: psycopg.Connection
+
+    def _name(self, stream_id: int) -> tuple[str, str]: ...
+
+    def _write_side_tables(self, events: Sequence[NewEvent]) -> None:
+        """Open and close reservations, ship and settle transfers, name products."""
+        opened, closed, shipped, settled, named = [], [], [], [], {}
+        for new in events:
+            event = new.event
+            if not isinstance(event, _SIDE_TYPES):
+                continue
+            at = new.occurred_at
+            if isinstance(event, StockReserved):
+                opened.append((event.reservation_id, new.stream_id, event.quantity, event.customer,
+                               at, event.expires_at))
+            elif isinstance(event, StockReleased):
+                closed.append(("released", at, event.reservation_id))
+            elif isinstance(event, ReservationFulfilled):
+                closed.append(("fulfilled", at, event.reservation_id))
+            elif isinstance(event, TransferShipped):
+                store, product = self._name(new.stream_id)
+                shipped.append((event.transfer_id, product, store, event.to_store, event.quantity, at))
+            elif isinstance(event, TransferReceived):
+                settled.append((event.quantity, 0, at, event.transfer_id))
+            elif isinstance(event, TransferLost):
+                settled.append((0, event.quantity, at, event.transfer_id))
+            elif isinstance(event, ProductDefined) and event.name is not None:
+                named[self._name(new.stream_id)[1]] = event.name
+        cursor = self.conn.cursor()
+        if opened:
+            cursor.executemany(
+                "INSERT INTO reservations (reservation_id, stream_id, quantity, customer, status,"
+                " created_at, expires_at) VALUES (%s, %s, %s, %s, 'open', %s, %s)",
+                opened,
+            )
+        if closed:
+            cursor.executemany(
+                "UPDATE reservations SET status = %s, closed_at = %s WHERE reservation_id = %s", closed
+            )
+        if shipped:
+            cursor.executemany(
+                "INSERT INTO transfers (transfer_id, product, from_store, to_store, quantity,"
+                " received, lost, status, shipped_at) VALUES (%s, %s, %s, %s, %s, 0, 0, 'open', %s)",
+                shipped,
+            )
+        if settled:
+            cursor.executemany(
+                "UPDATE transfers SET received = received + %s, lost = lost + %s,"
+                " status = 'received', received_at = %s WHERE transfer_id = %s",
+                settled,
+            )
+        if named:
+            cursor.executemany(
+                "INSERT INTO products (product, name) VALUES (%s, %s)"
+                " ON CONFLICT (product) DO UPDATE SET name = excluded.name",
+                list(named.items()),
+            )
+
+    def _write_lines(self, lines: Sequence[tuple[int, StockLine]]) -> None:
+        if not lines:
+            return
+        self.conn.cursor().executemany(
+            "INSERT INTO stock (stream_id, store, product, on_hand, reserved, version, updated_at,"
+            " incoming, reorder_point) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (stream_id) DO UPDATE SET on_hand = excluded.on_hand,"
+            " reserved = excluded.reserved, incoming = excluded.incoming,"
+            " reorder_point = excluded.reorder_point, version = excluded.version,"
+            " updated_at = excluded.updated_at",
+            [(stream_id, *line[:8]) for stream_id, line in lines],
+        )
+
 
 
 class ProjectionQueries:
