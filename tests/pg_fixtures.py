@@ -6,6 +6,7 @@ does not answer, these tests fail; they never skip.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -46,8 +47,9 @@ class PgSchema:
             return cursor.fetchall() if cursor.description else []
 
 
-@pytest.fixture
-def pg_schema() -> Iterator[PgSchema]:
+@contextlib.contextmanager
+def fresh_schema() -> Iterator[PgSchema]:
+    """A new, empty schema, dropped (with everything in it) on leaving."""
     name = "t_" + uuid.uuid4().hex[:12]
     with admin_connection() as conn:
         conn.execute(f'CREATE SCHEMA "{name}"')
@@ -56,6 +58,12 @@ def pg_schema() -> Iterator[PgSchema]:
     finally:
         with admin_connection() as conn:
             conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[PgSchema]:
+    with fresh_schema() as schema:
+        yield schema
 
 
 @pytest.fixture

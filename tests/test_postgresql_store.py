@@ -27,7 +27,7 @@ from inventory_cli.domain.errors import RuleViolation
 from inventory_cli.storage.errors import StorageBusy, StorageError
 from inventory_cli.storage.postgresql.store import open_store as open_pg
 from inventory_cli.storage.sqlite_store import open_store as open_sqlite
-from pg_fixtures import PgSchema, pg_schema, pg_url  # noqa: F401  (fixtures)
+from pg_fixtures import PgSchema, fresh_schema, pg_schema, pg_url  # noqa: F401  (fixtures)
 
 COMMANDS = [
     AddStock("main", "A", 10),
@@ -205,3 +205,51 @@ def test_an_unknown_database_is_not_temporary_and_hides_the_password() -> None:
     with pytest.raises(StorageError, match="does not exist") as caught:
         open_pg("postgresql://postgres:secret@127.0.0.1:5432/no_such_db", create=False, busy_timeout=5)
     assert "secret" not in str(caught.value)
+
+
+def _exported(store) -> list[str]:
+    from inventory_cli.cli import render
+
+    return [json.dumps(render.export_json(r), ensure_ascii=False) for r in store.read_log()]
+
+
+def test_restore_keeps_every_field_and_the_head_hash_and_builds_the_projections(both) -> None:
+    from inventory_cli.application.restore import checked_events
+
+    sqlite, _ = both
+    with fresh_schema() as schema:
+        target = open_pg(schema.url, create=True)
+        assert target.restore(checked_events(_exported(sqlite))) == EVENTS
+        assert log_of(target) == log_of(sqlite)
+        assert target.verify_chain() == sqlite.verify_chain()
+        assert target.check_projections().differences == []
+        assert target.stock_lines(None, None) == sqlite.stock_lines(None, None)
+        # A keyed command repeated after the move changes nothing.
+        again = run_command(target, AddStock("main", "B", 4, reason="returned", key="k-add"))
+        assert again.duplicate and target.head_position() == EVENTS
+        run_command(target, AddStock("main", "B", 1))  # new streams and events follow on
+        assert target.verify_chain().first_bad_position is None
+        with pytest.raises(RuleViolation, match="already has events"):
+            target.restore(checked_events(_exported(sqlite)))
+        target.close()
+
+
+@pytest.mark.parametrize("damage", ["gap", "hash", "garbage"])
+def test_restore_refuses_a_broken_stream_and_writes_nothing(both, damage) -> None:
+    from inventory_cli.application.restore import BrokenStream, checked_events
+
+    sqlite, _ = both
+    lines = _exported(sqlite)
+    if damage == "gap":
+        del lines[5]
+    elif damage == "hash":
+        lines[8] = lines[8].replace('"quantity": 3', '"quantity": 4', 1)
+    else:
+        lines[8] = "{not json"
+    with fresh_schema() as schema:  # the one `both` wrote to has events
+        target = open_pg(schema.url, create=True)
+        with pytest.raises(BrokenStream, match="line (6|9)"):
+            target.restore(checked_events(lines))
+        assert target.head_position() == 0 and target.stock_lines(None, None) == []
+        target.close()
+

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
+
+from inventory_cli.storage.errors import TargetNotEmpty
+from inventory_cli.storage.port import RecordedEvent
 
 from inventory_cli.storage.postgresql import connection
 from inventory_cli.storage.postgresql.log import EventLog
@@ -24,6 +28,21 @@ class PostgresEventStore(EventLog, ProjectionQueries):
 
     def close(self) -> None:
         self.conn.close()
+
+    def restore(self, events: Iterable[RecordedEvent]) -> int:
+        """Load an exported log into this empty database; the number of events.
+
+        Raises TargetNotEmpty if it has events; whatever ``events`` raises rolls it all back.
+        """
+        from inventory_cli.storage.postgresql.restore import NotEmpty, restore_log
+
+        try:
+            return restore_log(self.conn, self.url, events)
+        except NotEmpty:
+            raise TargetNotEmpty(
+                f"The database at {self.location} already has events; restore loads into an empty "
+                "one only. Nothing was restored."
+            ) from None
 
 
 def open_store(url: str, *, create: bool, busy_timeout: float = 30.0) -> PostgresEventStore | None:
