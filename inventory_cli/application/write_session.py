@@ -141,7 +141,7 @@ class WriteSession:
             stamp = Stamp(key, content_hash(command), actor)
             earlier = self._keys.get(key) or self._store.find_key(key)
             if earlier is not None:
-                if earlier.command_hash != stamp.command_hash:
+                if earlier.command_hash and earlier.command_hash != stamp.command_hash:  # "": restored
                     raise IdempotencyConflict(
                         f"The id {key!r} was already used for a different command; "
                         "use a new --id for a new operation."
