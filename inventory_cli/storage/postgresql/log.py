@@ -342,15 +342,21 @@ class EventLog(ProjectionWrites):
         """Rows fetched in batches from a server-side cursor: memory stays flat over any log."""
         import psycopg
 
+        if self._in_write:  # pipeline mode has no server-side cursors
+            yield from self.conn.execute(sql, params).fetchall()
+            return
         if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            yield from self.conn.execute(sql, params)  # inside a write or a snapshot already
+            yield from self._named_cursor(sql, params)  # inside a snapshot already
             return
         with self.conn.transaction():
             self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            with self.conn.cursor(name="inventory_rows") as cursor:
-                cursor.itersize = 5000
-                cursor.execute(sql, params)
-                yield from cursor
+            yield from self._named_cursor(sql, params)
+
+    def _named_cursor(self, sql: str, params: Sequence[object]) -> Iterator[tuple]:
+        with self.conn.cursor(name="inventory_rows") as cursor:
+            cursor.itersize = 5000
+            cursor.execute(sql, params)
+            yield from cursor
 
     def verify_chain(self, anchor: tuple[int, str] | None = None) -> ChainReport:
         """Recompute every event's hash from its content and the previous event's hash."""
