@@ -1,5 +1,7 @@
-"""Many writer processes on one PostgreSQL log: no oversell, no lost add, gap-free positions
-that a reader polling after its last position sees exactly once each, in order."""
+"""Many writer processes on one PostgreSQL log (the application and store in-process, no
+CLI): no oversell, no lost add, transfers in opposite directions without deadlock, each
+command answered with its real position, gap-free positions that a reader polling after
+its last position sees exactly once each, in order."""
 
 from __future__ import annotations
 
@@ -22,20 +24,20 @@ WRITER = textwrap.dedent("""
 
     url, me, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     store = open_store(url, create=True)
-    sold = 0
+    sold, positions = 0, []
     for i in range(rounds):
-        run_command(store, AddStock("main", "shared", 1, key=f"add-{me}-{i}"))
+        positions.append(run_command(store, AddStock("main", "shared", 1, key=f"add-{me}-{i}")).position)
         try:
             run_command(store, RemoveStock("main", "scarce", 1, key=f"sell-{me}-{i}"))
             sold += 1
         except RuleViolation:
             pass
-        a, b = ("north", "south") if True else ("south", "north")
+        a, b = ("north", "south") if (me + i) % 2 else ("south", "north")
         try:
             run_command(store, TransferStock("T", 1, a, b))
         except RuleViolation:
             pass
-    print(sold)
+    print(sold, *positions)
 """)
 
 READER = textwrap.dedent("""
@@ -79,7 +81,11 @@ def test_many_writers_neither_oversell_nor_lose_an_add_and_a_reader_sees_every_p
         assert writer.returncode == 0, err
     assert reader.returncode == 0, reader_err
 
-    sold = sum(int(out) for out, _ in outputs)
+    sold = sum(int(out.split()[0]) for out, _ in outputs)
+    # Each add answered with the position the server gave its event.
+    answered = {f"add-{me}-{i}": int(p) for me, (out, _) in enumerate(outputs) for i, p in enumerate(out.split()[1:])}
+    keyed = {r.idempotency_key: r.position for r in store.read_log() if r.idempotency_key in answered}
+    assert keyed == answered
     assert sold == 40  # 150 attempts on 40 units: every unit sold once, none twice
     lines = {(line.store, line.product): line for line in store.stock_lines(None, None)}
     assert lines["main", "scarce"].on_hand == 0

@@ -25,7 +25,6 @@ from inventory_cli.application.commands import Command, idempotency_key
 from inventory_cli.application.write_session import WriteSession
 from inventory_cli.domain.errors import InvalidValue, RuleViolation
 from inventory_cli.storage.port import EventStore
-from inventory_cli.timestamps import utc_now
 
 FLUSH_EVERY = 5_000
 _NEEDS_ID = "with --batch-size every row needs an 'id', so that a re-run is safe"
@@ -85,7 +84,7 @@ def run_import(
     batch_size: int | None = None,
     dry_run: bool = False,
     on_rows: Callable[[int], None] | None = None,
-    clock: Callable[[], str] = utc_now,
+    clock: Callable[[], str] | None = None,
     report: ImportReport | None = None,
 ) -> ImportReport:
     """Apply the rows: all or nothing, or each batch of ``batch_size`` rows all or nothing.
@@ -104,10 +103,11 @@ def run_import(
         try:
             with store.write():
                 # One session for all batches: streams stay in memory between them.
+                now = (clock or store.now)()  # a server's clock where there is one
                 if session is None:
-                    session = WriteSession(store, clock(), actor)
+                    session = WriteSession(store, now, actor)
                 else:
-                    session.begin(clock())
+                    session.begin(now)
                 _decide_rows(session, batch, translator, report, require_keys, on_rows, dry_run)
                 if report.rejected or dry_run:
                     raise _Refused

@@ -206,6 +206,8 @@ class WriteSession:
 
     def _transfer(self, c: TransferStock, actor: str) -> Decided:
         require_other_store(c.from_store, c.to_store)  # before either stream is touched
+        # Both streams held in one fixed order: opposite transfers cannot deadlock.
+        self._store.lock_streams(sorted({(c.from_store, c.product), (c.to_store, c.product)}))
         source, at = self._prepare(c.from_store, c.product, c.at, actor)
         target, target_at = self._prepare(c.to_store, c.product, c.at, actor)
         transfer_id = c.transfer_id

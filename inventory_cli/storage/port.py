@@ -6,7 +6,7 @@ the same methods without touching the domain or the application.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import NamedTuple, Protocol
 
@@ -146,6 +146,19 @@ class EventStore(Protocol):
 
     def head_position(self) -> int: ...
 
+    def now(self) -> str:
+        """The time to record (UTC, ISO-8601): the server's clock on a server, else this machine's."""
+
+    def position_shift(self) -> int:
+        """After a commit: how far the positions stored moved from those the session proposed.
+
+        0 where the session's positions are kept (SQLite: its write transaction is
+        exclusive); on PostgreSQL the server assigns them under its log lock.
+        """
+
+    def lock_streams(self, streams: Sequence[tuple[str, str]]) -> None:
+        """Hold these (store, product) streams for the open write, taken in the order given."""
+
     def stream(self, store: str, product: str, *, create: bool) -> StreamInfo | None: ...
 
     def stream_by_id(self, stream_id: int) -> StreamInfo: ...
@@ -234,6 +247,10 @@ class EventStore(Protocol):
     def line_sales(self, store: str | None, *, after: str, until: str) -> list[LineSales]:
         """Units sold (StockRemoved with reason sold, ReservationFulfilled) per stream,
         occurred after ``after`` and up to ``until``; streams without sales are left out."""
+
+    def restore(self, events: Iterable[RecordedEvent]) -> int:
+        """Load exported events (checked by the caller) into an empty log, then build the
+        projections; the number loaded. TargetNotEmpty if the log has events."""
 
 # -- following the log (export --follow, consumers, metrics) ---------------------------
 

@@ -157,6 +157,10 @@ class EventLog(ProjectionWrites):
         if self._in_write:
             self.conn.execute(STREAM_LOCK_SQL, (store, product))
 
+    def lock_streams(self, streams: Sequence[tuple[str, str]]) -> None:
+        for store, product in streams:
+            self._lock_stream(store, product)
+
     def stream(self, store: str, product: str, *, create: bool) -> StreamInfo | None:
         if create:
             info, _, _ = self.open_stream(store, product)

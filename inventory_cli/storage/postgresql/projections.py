@@ -250,9 +250,11 @@ class ProjectionQueries:
         return [dict(zip(names, row)) for row in rows]
 
     def overdue_streams(self, now: str) -> list[int]:
+        # In the order writers lock streams (store, product): expiry and transfers cannot deadlock.
         rows = self.conn.execute(
-            "SELECT DISTINCT stream_id FROM reservations"
-            " WHERE status = 'open' AND expires_at IS NOT NULL AND expires_at <= %s ORDER BY stream_id",
+            "SELECT s.stream_id FROM streams AS s WHERE s.stream_id IN (SELECT stream_id FROM reservations"
+            " WHERE status = 'open' AND expires_at IS NOT NULL AND expires_at <= %s)"
+            " ORDER BY s.store, s.product",
             (now,),
         ).fetchall()
         return [row[0] for row in rows]
