@@ -108,3 +108,51 @@ def test_a_query_on_a_database_that_does_not_exist_yet_creates_nothing(backend, 
         assert not Path(db).exists()
     else:
         assert pg_schema.sql("SELECT count(*) FROM pg_tables WHERE schemaname = %s", (pg_schema.name,)) == [(0,)]
+
+
+def _invoke(db: str, *argv: str, input: str | None = None):
+    return CliRunner().invoke(app, list(argv), env=cli_env(db), input=input, catch_exceptions=False)
+
+
+def test_restore_round_trips_sqlite_to_postgresql_to_sqlite_with_the_same_head_hash(pg_url, tmp_path) -> None:
+    shop = str(tmp_path / "shop.db")
+    _run_scenario(shop)
+    exported = _invoke(shop, "export").stdout
+    restored = _invoke(pg_url, "restore", "-", "--json", input=exported)
+    assert restored.exit_code == 0, restored.stderr
+    head = json.loads(_invoke(shop, "verify", "--json").stdout)
+    assert json.loads(_invoke(pg_url, "verify", "--json").stdout) == head
+    assert json.loads(restored.stdout) == {
+        "events": head["events"], "head_position": head["head_position"], "head_hash": head["head_hash"],
+    }
+    assert _invoke(pg_url, "export").stdout == exported
+    for argv in (("stock", "--all-stores", "--json"), ("transfers", "--json"), ("history", "--json")):
+        assert _invoke(pg_url, *argv).stdout == _invoke(shop, *argv).stdout
+    copy = tmp_path / "audit-copy.ndjson"
+    copy.write_text(_invoke(pg_url, "export").stdout)
+    back = str(tmp_path / "back.db")
+    assert _invoke(back, "restore", str(copy)).exit_code == 0
+    assert json.loads(_invoke(back, "verify", "--json").stdout) == head
+    # A command repeated with its --id after the move changes nothing.
+    again = _invoke(pg_url, "add", "A", "5", "--store", "north", "--id", "k1", "--json")
+    assert again.exit_code == 0 and json.loads(_invoke(pg_url, "verify", "--json").stdout) == head
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_restore_refuses_a_target_with_events_and_a_broken_stream(backend, pg_schema, tmp_path) -> None:
+    shop = str(tmp_path / "shop.db")
+    _run_scenario(shop)
+    lines = _invoke(shop, "export").stdout.splitlines(keepends=True)
+    db = str(tmp_path / "target.db") if backend == "sqlite" else pg_schema.url
+    gap = "".join(lines[:3] + lines[4:])
+    done = _invoke(db, "restore", "-", input=gap)
+    assert done.exit_code == 65 and "line 4" in done.stderr
+    broken = "".join(lines[:6] + [lines[6].replace('"actor": "', '"actor": "x', 1)] + lines[7:])
+    done = _invoke(db, "restore", "-", input=broken)
+    assert done.exit_code == 65 and "line 7" in done.stderr
+    assert _invoke(db, "export").stdout == ""
+    if backend == "sqlite":
+        assert not Path(db).exists()
+    assert _invoke(db, "restore", "-", input="".join(lines)).exit_code == 0
+    done = _invoke(db, "restore", "-", input="".join(lines))
+    assert done.exit_code == 1 and "already has events" in done.stderr
