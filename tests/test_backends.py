@@ -156,3 +156,51 @@ def test_restore_refuses_a_target_with_events_and_a_broken_stream(backend, pg_sc
     assert _invoke(db, "restore", "-", input="".join(lines)).exit_code == 0
     done = _invoke(db, "restore", "-", input="".join(lines))
     assert done.exit_code == 1 and "already has events" in done.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_migrate_creates_the_tables_once_and_then_changes_nothing(backend, pg_schema, tmp_path) -> None:
+    db = str(tmp_path / "inv.db") if backend == "sqlite" else pg_schema.url
+    for _ in range(2):
+        done = _invoke(db, "migrate", "--json")
+        assert done.exit_code == 0, done.stderr
+        assert json.loads(done.stdout) == {"ok": True, "events": 0}
+    assert _invoke(db, "add", "A", "1").exit_code == 0
+    assert json.loads(_invoke(db, "migrate", "--json").stdout)["events"] == 1
+    if backend == "postgresql":
+        pg_schema.sql("UPDATE inventory_schema SET version = version + 1")
+        for argv in (("stock",), ("add", "A", "1"), ("migrate",)):
+            done = _invoke(db, *argv)
+            assert done.exit_code == 74 and "newer version" in done.stderr
+        assert pg_schema.sql("SELECT count(*) FROM events") == [(1,)]
+
+
+def test_tables_of_another_application_in_the_schema_exit_74_untouched(pg_schema) -> None:
+    pg_schema.sql("CREATE TABLE stock (sku text, qty int)")
+    pg_schema.sql("INSERT INTO stock VALUES ('x', 1)")
+    for argv in (("stock",), ("add", "A", "1"), ("migrate",), ("restore", "-")):
+        done = _invoke(pg_schema.url, *argv, input="")
+        assert done.exit_code == 74 and "another application" in done.stderr
+    assert pg_schema.sql("SELECT * FROM stock") == [("x", 1)]
+    assert pg_schema.sql("SELECT count(*) FROM pg_tables WHERE schemaname = %s", (pg_schema.name,)) == [(1,)]
+
+
+def test_a_postgresql_url_without_the_driver_is_a_usage_error_saying_what_to_install(pg_url, monkeypatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "psycopg" else real(name, *a))
+    done = _invoke(pg_url, "stock")
+    assert done.exit_code == 2
+    assert "pip install 'inventory-cli[postgresql]'" in done.stderr
+
+
+def test_sqlite_commands_never_load_the_postgresql_driver(tmp_path) -> None:
+    from conftest import run_inventory
+
+    db = tmp_path / "inv.db"
+    for argv in (("add", "A", "1"), ("stock",), ("export",), ("verify",)):
+        done = run_inventory(db, *argv, env={"PYTHONPROFILEIMPORTTIME": "1"})
+        assert done.returncode == 0, done.stderr
+        assert "| inventory_cli.cli" in done.stderr  # the import report is there…
+        assert "psycopg" not in done.stderr and "storage.postgresql" not in done.stderr  # …without the driver
