@@ -32,7 +32,7 @@ def is_postgres_url(location: str) -> bool:
 
 
 def redacted(url: str) -> str:
-    """The URL without its password (and without the query, which may carry one)."""
+    """The URL without its password (in the user part or as a query parameter)."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -41,7 +41,10 @@ def redacted(url: str) -> str:
     if "@" in netloc:
         user, _, host = netloc.rpartition("@")
         netloc = f"{user.split(':', 1)[0]}@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    query = "&".join(
+        item for item in parts.query.split("&") if not item.lower().startswith(("password=", "sslpassword="))
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def startup_options(url: str, busy_timeout: float) -> dict[str, str]:

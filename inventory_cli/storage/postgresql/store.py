@@ -41,7 +41,7 @@ class PostgresEventStore(EventLog, ProjectionQueries):
         except NotEmpty:
             raise TargetNotEmpty(
                 f"The database at {self.location} already has events; restore loads into an empty "
-                "one only. Nothing was restored."
+                "one only."
             ) from None
 
 
