@@ -24,9 +24,10 @@ from inventory_cli.application.commands import (
 from inventory_cli.application.handlers import run_command
 from inventory_cli.application.importer import SourceRow, run_import
 from inventory_cli.domain.errors import RuleViolation
+from inventory_cli.storage.empty import EmptyStore
 from inventory_cli.storage.errors import StorageBusy, StorageError
 from inventory_cli.storage.postgresql.store import open_store as open_pg
-from inventory_cli.storage.sqlite_store import open_store as open_sqlite
+from inventory_cli.storage.sqlite import open_store as open_sqlite
 from pg_fixtures import PgSchema, fresh_schema, pg_schema, pg_url  # noqa: F401  (fixtures)
 
 COMMANDS = [
@@ -173,10 +174,11 @@ def test_an_import_is_gap_free_and_all_or_nothing(pg_url: str) -> None:
 
 
 def test_a_schema_without_our_tables_answers_empty_and_is_not_created(pg_schema: PgSchema) -> None:
-    assert open_pg(pg_schema.url, create=False) is None
+    empty = open_pg(pg_schema.url, create=False)
+    assert isinstance(empty, EmptyStore) and empty.stock_lines(None, None) == [] and empty.head_position() == 0
     assert pg_schema.sql("SELECT count(*) FROM pg_tables WHERE schemaname = %s", (pg_schema.name,)) == [(0,)]
     missing = pg_schema.url.replace(pg_schema.name, pg_schema.name + "_none")
-    assert open_pg(missing, create=False) is None
+    assert isinstance(open_pg(missing, create=False), EmptyStore)
 
 
 def test_tables_of_another_application_are_refused_and_left_alone(pg_schema: PgSchema) -> None:

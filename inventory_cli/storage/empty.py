@@ -7,7 +7,7 @@ nothing is created. Anything that would write refuses with a StorageError.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 
 from inventory_cli.domain.events import Event
@@ -64,6 +64,20 @@ class EmptyStore:
 
     def stream_version(self, stream_id: int) -> int:
         return 0
+
+    def now(self) -> str:
+        from inventory_cli.timestamps import utc_now
+
+        return utc_now()
+
+    def position_shift(self) -> int:
+        return 0
+
+    def lock_streams(self, streams: Sequence[tuple[str, str]]) -> None:
+        pass
+
+    def restore(self, events: Iterable[RecordedEvent]) -> int:
+        raise self._refuse()
 
     def open_stream(self, store: str, product: str) -> tuple[StreamInfo, list[Event], str]:
         raise self._refuse()

@@ -11,8 +11,7 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from inventory_cli.domain.errors import ConcurrencyConflict
-from inventory_cli.storage.errors import StorageBusy, StorageError
+from inventory_cli.storage.errors import ConcurrencyConflict, StorageBusy, StorageError
 from inventory_cli.storage.postgresql import schema
 
 if TYPE_CHECKING:

@@ -13,12 +13,11 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from inventory_cli.domain.events import Event
-from inventory_cli.storage.chain import GENESIS, HASHED_COLUMNS_SQL, event_hash
+from inventory_cli.storage.chain import GENESIS, HASHED_COLUMNS_SQL, event_hash, payload, stored_event
 from inventory_cli.storage.port import ChainReport, KeyRecord, NewEvent, RecordedEvent, StockLine, StreamInfo
 from inventory_cli.storage.postgresql import connection
 from inventory_cli.storage.postgresql.projections import ProjectionWrites
 from inventory_cli.storage.postgresql.schema import STREAM_LOCK_SQL
-from inventory_cli.storage.sqlite_store import _event, _payload
 
 if TYPE_CHECKING:
     import psycopg
@@ -193,7 +192,7 @@ class EventLog(ProjectionWrites):
         info = StreamInfo(stream_id, store, product)
         if rows[0][1] is None:
             return info, [], ""
-        return info, [_event(t, q, d) for _, t, q, d, _ in rows], rows[-1][4]
+        return info, [stored_event(t, q, d) for _, t, q, d, _ in rows], rows[-1][4]
 
     def stream_by_id(self, stream_id: int) -> StreamInfo:
         store, product = self._name(stream_id)
@@ -223,7 +222,7 @@ class EventLog(ProjectionWrites):
         ).fetchall()
         if not rows:
             return [], ""
-        return [_event(t, q, d) for t, q, d, _ in rows], rows[-1][3]
+        return [stored_event(t, q, d) for t, q, d, _ in rows], rows[-1][3]
 
     def find_reservation_stream(self, reservation_id: str) -> int | None:
         return self._one("SELECT stream_id FROM reservations WHERE reservation_id = %s", reservation_id)
@@ -274,7 +273,7 @@ class EventLog(ProjectionWrites):
             versions.append(version)
             types.append(type(event).__name__)
             quantities.append(event[0])
-            payloads.append(_payload(event))
+            payloads.append(payload(event))
             occurred.append(occurred_at)
             recorded.append(recorded_at)
             actors.append(actor)
@@ -315,7 +314,7 @@ class EventLog(ProjectionWrites):
             params.append(until_time)
         rows = self.conn.execute(sql + " ORDER BY version", params).fetchall()
         for position, version, type_name, quantity, data, occurred_at, recorded_at, actor in rows:
-            yield RecordedEvent(position, version, store, product, _event(type_name, quantity, data),
+            yield RecordedEvent(position, version, store, product, stored_event(type_name, quantity, data),
                                 occurred_at, recorded_at, actor)
 
     def read_log(
@@ -339,7 +338,7 @@ class EventLog(ProjectionWrites):
             params.append(until_time)
         for (position, version, store_code, product, type_name, quantity, data, occurred_at,
              recorded_at, actor, key, hash_) in self._stream_rows(sql + " ORDER BY e.position", params):
-            yield RecordedEvent(position, version, store_code, product, _event(type_name, quantity, data),
+            yield RecordedEvent(position, version, store_code, product, stored_event(type_name, quantity, data),
                                 occurred_at, recorded_at, actor, key, hash_, data)
 
     def _stream_rows(self, sql: str, params: Sequence[object]) -> Iterator[tuple]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from inventory_cli.storage.empty import EmptyStore
 from inventory_cli.storage.errors import TargetNotEmpty
 from inventory_cli.storage.port import RecordedEvent
 
@@ -45,11 +46,11 @@ class PostgresEventStore(EventLog, ProjectionQueries):
             ) from None
 
 
-def open_store(url: str, *, create: bool, busy_timeout: float = 30.0) -> PostgresEventStore | None:
+def open_store(url: str, *, create: bool, busy_timeout: float = 30.0) -> PostgresEventStore | EmptyStore:
     """Connect to the server at ``url`` and check (or, with ``create``, make) the schema.
 
-    Returns None when the schema has none of our tables and ``create`` is false: a
-    query on a database that does not exist yet answers with nothing and creates
+    A schema with none of our tables, opened with ``create`` false, is an EmptyStore:
+    a query on a database that does not exist yet answers with nothing and creates
     nothing. Raises StorageError for a schema that is not ours or is too new, and
     StorageBusy when the server stays unreachable for ``busy_timeout`` seconds.
     """
@@ -60,7 +61,7 @@ def open_store(url: str, *, create: bool, busy_timeout: float = 30.0) -> Postgre
         state = connection.schema_state(conn, url)
         if state == "empty" and not create:
             conn.close()
-            return None
+            return EmptyStore(connection.redacted(url))
         if state != "current":
             connection.migrate(conn, url)
     except psycopg.Error as error:
