@@ -45,6 +45,8 @@ class _WriteTransaction:
         store._reconnect_if_lost()
         store._append_cursor = None
         store._proposed_first = None
+        store._name_cursors = {}
+        store._names_now = {}
         self.pipeline = store.conn.pipeline()
         self.pipeline.__enter__()
         store._in_write = True
@@ -97,6 +99,10 @@ class EventLog(ProjectionWrites):
         self._append_cursor: Any = None
         self._proposed_first: int | None = None
         self._names: dict[int, tuple[str, str]] = {}
+        # Inside a write: each locked stream's product name, read in the same round trip,
+        # so that the answer's name needs no query between the append and the COMMIT.
+        self._name_cursors: dict[str, Any] = {}
+        self._names_now: dict[str, str | None] = {}
 
     # -- connection upkeep ----------------------------------------------------------------
 
@@ -155,6 +161,10 @@ class EventLog(ProjectionWrites):
         """Writers of one stream decide one after another (a transaction-level lock)."""
         if self._in_write:
             self.conn.execute(STREAM_LOCK_SQL, (store, product))
+            if product not in self._name_cursors:
+                self._name_cursors[product] = self.conn.execute(
+                    "SELECT name FROM products WHERE product = %s", (product,)
+                )
 
     def lock_streams(self, streams: Sequence[tuple[str, str]]) -> None:
         for store, product in streams:
@@ -239,6 +249,14 @@ class EventLog(ProjectionWrites):
         )
 
     def product_name(self, product: str) -> str | None:
+        if self._in_write:
+            if product in self._names_now:
+                return self._names_now[product]
+            cursor = self._name_cursors.get(product)
+            if cursor is not None:  # its result came with the stream's events
+                row = cursor.fetchone()
+                name = self._names_now[product] = None if row is None else row[0]
+                return name
         return self._one("SELECT name FROM products WHERE product = %s", product)
 
     def find_key(self, key: str) -> KeyRecord | None:

@@ -122,6 +122,8 @@ class ProjectionWrites:
 
     conn: psycopg.Connection
 
+    _names_now: dict[str, str | None]
+
     def _name(self, stream_id: int) -> tuple[str, str]: ...
 
     def _write_side_tables(self, events: Sequence[NewEvent]) -> None:
@@ -172,6 +174,7 @@ class ProjectionWrites:
                 settled,
             )
         if named:
+            self._names_now.update(named)
             cursor.executemany(
                 "INSERT INTO products (product, name) VALUES (%s, %s)"
                 " ON CONFLICT (product) DO UPDATE SET name = excluded.name",
