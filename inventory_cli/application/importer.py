@@ -27,6 +27,7 @@ from inventory_cli.domain.errors import InvalidValue, RuleViolation
 from inventory_cli.storage.port import EventStore
 
 FLUSH_EVERY = 5_000
+KEYS_AT_ONCE = 500  # rows whose idempotency keys are looked up together
 _NEEDS_ID = "with --batch-size every row needs an 'id', so that a re-run is safe"
 # The validator itself: TypeAdapter's wrappers cost a measurable share per row.
 _validate_json = ROW.validator.validate_json
@@ -134,25 +135,48 @@ def _decide_rows(
     on_rows: Callable[[int], None] | None,
     dry_run: bool = False,
 ) -> None:
-    for count, row in enumerate(rows, 1):
-        if on_rows is not None and count % 1000 == 0:
-            on_rows(1000)
-        try:
-            command, row_actor = _command(row, translator)
-            if require_keys and idempotency_key(command) is None:
-                raise BadRow(_NEEDS_ID)
-            outcome = session.execute(command, row_actor)
-        except (BadRow, InvalidValue, RuleViolation) as error:
-            report.reject(row.line, str(error))
-            continue
-        if outcome.duplicate_of is not None:
-            report.duplicates += 1
-            continue
-        report.applied += 1
-        if len(session.pending) >= FLUSH_EVERY:
-            # When nothing will be written (a dry run, or a bad row was seen), drop the
-            # events instead of writing them; the session keeps the state they made.
-            session.discard_pending() if report.rejected or dry_run else session.flush(final=False)
+    count = 0
+    source = iter(rows)
+    while chunk := list(islice(source, KEYS_AT_ONCE)):
+        # Translated first, so that the chunk's idempotency keys are looked up in one query.
+        translated = [_translated(row, translator, require_keys) for row in chunk]
+        session.prefetch_keys([key for command, _ in translated
+                               if not isinstance(command, Exception) and (key := idempotency_key(command))])
+        for row, (command, row_actor) in zip(chunk, translated):
+            count += 1
+            if on_rows is not None and count % 1000 == 0:
+                on_rows(1000)
+            _decide_row(session, row, command, row_actor, report, dry_run)
+
+
+def _translated(row: SourceRow, translator: RowTranslator, require_keys: bool) -> tuple:
+    """(command, actor), or (the error, None) for a row that is bad on its own."""
+    try:
+        command, row_actor = _command(row, translator)
+        if require_keys and idempotency_key(command) is None:
+            raise BadRow(_NEEDS_ID)
+    except (BadRow, InvalidValue) as error:
+        return error, None
+    return command, row_actor
+
+
+def _decide_row(session: WriteSession, row: SourceRow, command, row_actor: str | None,
+                report: ImportReport, dry_run: bool) -> None:
+    try:
+        if isinstance(command, Exception):
+            raise command
+        outcome = session.execute(command, row_actor)
+    except (BadRow, InvalidValue, RuleViolation) as error:
+        report.reject(row.line, str(error))
+        return
+    if outcome.duplicate_of is not None:
+        report.duplicates += 1
+        return
+    report.applied += 1
+    if len(session.pending) >= FLUSH_EVERY:
+        # When nothing will be written (a dry run, or a bad row was seen), drop the
+        # events instead of writing them; the session keeps the state they made.
+        session.discard_pending() if report.rejected or dry_run else session.flush(final=False)
 
 
 def _command(row: SourceRow, translator: RowTranslator) -> tuple[Command, str | None]:

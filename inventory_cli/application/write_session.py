@@ -121,6 +121,8 @@ class WriteSession:
         self._position = self._store.head_position()
         self._touched: dict[int, _Stream] = {}
         self._keys: dict[str, KeyRecord] = {}
+        self._found_keys: dict[str, KeyRecord] = {}  # from prefetch_keys
+        self._absent_keys: set[str] = set()
         self._new_reservations: dict[str, int] = {}
         self._new_transfers: dict[str, int] = {}  # transfer id -> receiving stream id
         self.pending: list[NewEvent] = []
@@ -139,7 +141,9 @@ class WriteSession:
             stamp = self._unkeyed if actor is self.actor else Stamp(None, None, actor)
         else:
             stamp = Stamp(key, content_hash(command), actor)
-            earlier = self._keys.get(key) or self._store.find_key(key)
+            earlier = self._keys.get(key)
+            if earlier is None and key not in self._absent_keys:
+                earlier = self._found_keys.get(key) or self._store.find_key(key)
             if earlier is not None:
                 if earlier.command_hash and earlier.command_hash != stamp.command_hash:  # "": restored
                     raise IdempotencyConflict(
@@ -153,7 +157,14 @@ class WriteSession:
         # `stream` is now the one of the command's last event: its line answers.
         if key is not None:
             self._keys[key] = KeyRecord(key, stamp.command_hash, stream.info.stream_id, self._position)  # type: ignore[arg-type]
+            self._absent_keys.discard(key)
         return Outcome(self._position, stream, details)
+
+    def prefetch_keys(self, keys: list[str]) -> None:
+        """Look the next commands' idempotency keys up in one query (an import's rows)."""
+        wanted = [key for key in keys if key not in self._keys]
+        self._found_keys = self._store.find_keys(wanted)
+        self._absent_keys = set(wanted) - self._found_keys.keys()
 
     def expire_overdue(self, stream_id: int) -> int:
         """Release the stream's overdue reservations; the number released."""

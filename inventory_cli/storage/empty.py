@@ -121,6 +121,9 @@ class EmptyStore:
     def find_key(self, key: str) -> KeyRecord | None:
         return None
 
+    def find_keys(self, keys: Sequence[str]) -> dict[str, KeyRecord]:
+        return {}
+
     def find_transfer_stream(self, transfer_id: str) -> int | None:
         return None
 

@@ -172,6 +172,9 @@ class EventStore(Protocol):
 
     def find_key(self, key: str) -> KeyRecord | None: ...
 
+    def find_keys(self, keys: Sequence[str]) -> dict[str, KeyRecord]:
+        """The records of those of ``keys`` that were used (one query: an import's rows)."""
+
     def append(self, events: Sequence[NewEvent], lines: Sequence[tuple[int, StockLine]]) -> None:
         """Append events (positions given) and update the projections, in the open transaction.
 

@@ -265,6 +265,15 @@ class EventLog(ProjectionWrites):
         ).fetchone()
         return None if row is None else KeyRecord(*row)
 
+    def find_keys(self, keys: Sequence[str]) -> dict[str, KeyRecord]:
+        if not keys:
+            return {}
+        rows = self.conn.execute(
+            "SELECT key, command_hash, stream_id, position FROM idempotency_keys WHERE key = ANY(%s)",
+            (list(keys),),
+        ).fetchall()
+        return {row[0]: KeyRecord(*row) for row in rows}
+
     def _one(self, sql: str, value: object) -> Any:
         row = self.conn.execute(sql, (value,)).fetchone()
         return None if row is None else row[0]

@@ -136,6 +136,9 @@ class SqliteEventStore:
     def find_key(self, key: str) -> KeyRecord | None:
         return self.projections.find_key(key)
 
+    def find_keys(self, keys: Sequence[str]) -> dict[str, KeyRecord]:
+        return self.projections.find_keys(keys) if keys else {}
+
     def append(self, events: Sequence[NewEvent], lines: Sequence[tuple[int, StockLine]]) -> None:
         """Append the events and update the projections, in the open write transaction."""
         if events:
