@@ -148,3 +148,17 @@ def test_the_same_import_twice_at_once_applies_each_row_once(pg_schema: PgSchema
     assert pg_schema.sql("SELECT count(*), max(position) FROM events") == [(3000, 3000)]
     again = run_inventory(pg_schema.url, "import", str(source), "--json")
     assert json.loads(again.stdout)["duplicates"] == 3000
+
+
+def test_a_writer_that_waits_longer_than_the_busy_timeout_exits_75_having_written_nothing(pg_schema) -> None:
+    from inventory_cli.storage.postgresql.schema import STREAM_LOCK_SQL
+
+    assert run_inventory(pg_schema.url, "add", "A", "1").returncode == 0
+    with admin_connection() as holder:
+        holder.execute(f'SET search_path TO "{pg_schema.name}"')
+        with holder.transaction():
+            holder.execute(STREAM_LOCK_SQL, ("main", "A"))  # another counter, mid-command
+            done = run_inventory(pg_schema.url, "add", "A", "1", env={"INVENTORY_BUSY_TIMEOUT": "1"})
+    assert done.returncode == 75 and "busy" in done.stderr
+    assert pg_schema.sql("SELECT count(*) FROM events") == [(1,)]
+    assert run_inventory(pg_schema.url, "add", "A", "1").returncode == 0  # free again
