@@ -13,8 +13,7 @@ import json
 from collections.abc import Iterable, Iterator
 
 from inventory_cli.domain.events import event_from_record
-from inventory_cli.storage.chain import GENESIS, event_hash
-from inventory_cli.storage.port import RecordedEvent
+from inventory_cli.storage.port import GENESIS, RecordedEvent, event_hash
 
 _TEXT_FIELDS = ("store", "product", "type", "data", "occurred_at", "recorded_at", "actor", "hash")
 _INT_FIELDS = ("position", "version", "quantity")

@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager
 from typing import NamedTuple, Protocol
 
 from inventory_cli.domain.events import Event
+from inventory_cli.storage.chain import GENESIS, event_hash  # noqa: F401  (part of the port: restore checks the chain)
 from inventory_cli.storage.errors import (  # noqa: F401  (part of the port)
     ConcurrencyConflict,
     StorageBusy,
