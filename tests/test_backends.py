@@ -204,3 +204,9 @@ def test_sqlite_commands_never_load_the_postgresql_driver(tmp_path) -> None:
         assert done.returncode == 0, done.stderr
         assert "| inventory_cli.cli" in done.stderr  # the import report is there…
         assert "psycopg" not in done.stderr and "storage.postgresql" not in done.stderr  # …without the driver
+
+
+def test_backup_of_a_server_is_a_usage_error_pointing_to_pg_dump_and_export(pg_url, tmp_path) -> None:
+    done = _invoke(pg_url, "backup", str(tmp_path / "copy.db"))
+    assert done.exit_code == 2 and "pg_dump" in done.stderr and "export" in done.stderr
+    assert not (tmp_path / "copy.db").exists()
