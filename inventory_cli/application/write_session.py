@@ -166,6 +166,12 @@ class WriteSession:
         self._found_keys = self._store.find_keys(wanted)
         self._absent_keys = set(wanted) - self._found_keys.keys()
 
+    def prefetch_streams(self, keys: list[tuple[str, str]]) -> None:
+        """Open the next commands' new streams in one call (an import's rows)."""
+        wanted = [key for key in dict.fromkeys(keys) if key not in self._streams]
+        for info, events, last_occurred_at in self._store.open_streams(wanted).values():
+            self._remember(info, events, last_occurred_at)
+
     def expire_overdue(self, stream_id: int) -> int:
         """Release the stream's overdue reservations; the number released."""
         before = len(self.pending)

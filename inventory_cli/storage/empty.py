@@ -82,6 +82,13 @@ class EmptyStore:
     def open_stream(self, store: str, product: str) -> tuple[StreamInfo, list[Event], str]:
         raise self._refuse()
 
+    def open_streams(
+        self, streams: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[StreamInfo, list[Event], str]]:
+        if streams:
+            raise self._refuse()
+        return {}
+
     def stream_events(self, stream_id: int) -> tuple[list[Event], str]:
         return [], ""
 

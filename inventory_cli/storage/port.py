@@ -185,6 +185,12 @@ class EventStore(Protocol):
     def open_stream(self, store: str, product: str) -> tuple[StreamInfo, list[Event], str]:
         """The stream (created if new), its events, and the last one's occurred_at ("" if none)."""
 
+    def open_streams(
+        self, streams: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[StreamInfo, list[Event], str]]:
+        """open_stream for many (store, product) streams at once (an import's next rows),
+        created in the order given."""
+
     def stream_events(self, stream_id: int) -> tuple[list[Event], str]:
         """The stream's events in version order, and the last one's occurred_at ("" if none)."""
 

@@ -124,6 +124,11 @@ class SqliteEventStore:
     def open_stream(self, store: str, product: str) -> tuple[StreamInfo, list[Event], str]:
         return self.log.open_stream(store, product)
 
+    def open_streams(
+        self, streams: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[StreamInfo, list[Event], str]]:
+        return {key: self.log.open_stream(*key) for key in streams}  # in-process: nothing to batch
+
     def stream_events(self, stream_id: int) -> tuple[list[Event], str]:
         return self.log.stream_events(stream_id)
 
