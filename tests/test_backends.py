@@ -18,7 +18,7 @@ from inventory_cli.cli.main import app
 from pg_fixtures import pg_schema, pg_url  # noqa: F401  (fixtures)
 from typer.testing import CliRunner
 
-_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00")
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 _HASH = re.compile(r"\b[0-9a-f]{64}\b")
 _MADE_KEY = re.compile(r'"auto-[0-9a-f]{32}"')
 _SECONDS = re.compile(r'"seconds": [0-9.]+')
@@ -210,3 +210,12 @@ def test_backup_of_a_server_is_a_usage_error_pointing_to_pg_dump_and_export(pg_u
     done = _invoke(pg_url, "backup", str(tmp_path / "copy.db"))
     assert done.exit_code == 2 and "pg_dump" in done.stderr and "export" in done.stderr
     assert not (tmp_path / "copy.db").exists()
+
+
+def test_what_is_not_there_yet_on_a_server_says_so_instead_of_crashing(pg_url) -> None:
+    assert _invoke(pg_url, "add", "A", "1").exit_code == 0
+    done = _invoke(pg_url, "report", "movements", "--all-stores")
+    assert done.exit_code == 74 and "does not work on a PostgreSQL database" in done.stderr
+    for argv in (("export", "--follow"), ("consumers",), ("metrics",)):
+        done = _invoke(pg_url, *argv)
+        assert done.exit_code == 2 and "export --after-position" in done.stderr

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from inventory_cli.storage.empty import EmptyStore
-from inventory_cli.storage.errors import TargetNotEmpty
+from inventory_cli.storage.errors import StorageError, TargetNotEmpty
 from inventory_cli.storage.port import RecordedEvent
 
 from inventory_cli.storage.postgresql import connection
@@ -29,6 +29,20 @@ class PostgresEventStore(EventLog, ProjectionQueries):
 
     def close(self) -> None:
         self.conn.close()
+
+    # -- reports (issue 18's SQL is SQLite's; its PostgreSQL twin is still to write) --------
+
+    def period_movements(self, store, product, *, by, since, until):  # noqa: ANN001, ANN201
+        raise self._no_reports()
+
+    def line_sales(self, store, *, after, until):  # noqa: ANN001, ANN201
+        raise self._no_reports()
+
+    def _no_reports(self) -> StorageError:
+        return StorageError(
+            f"`inventory report` does not work on a PostgreSQL database ({self.location}) yet; "
+            "export the log and restore it into a SQLite file to report on it. Nothing was written."
+        )
 
     def restore(self, events: Iterable[RecordedEvent]) -> int:
         """Load an exported log into this empty database; the number of events.
