@@ -123,7 +123,8 @@ def test_a_query_whose_stdout_is_closed_exits_0_quietly(busy_store, command):
 
 # -- help --------------------------------------------------------------------------------
 
-PANELS = ["Stock moves", "Reservations", "Transfers", "Products", "Queries", "Audit", "Maintenance"]
+PANELS = ["Stock moves", "Reservations", "Transfers", "Products", "Queries", "Reports", "Audit", "Feed",
+          "Maintenance"]
 
 
 def test_a_bare_inventory_prints_the_help_with_the_commands_in_panels(tmp_path):
