@@ -41,6 +41,7 @@ GOALS = {
     "retail": "retail",           # 7: the Online Retail year
     "feed": "goal_feed",          # the feed: follower latency, metrics against stock
     "reports": "goal_reports",    # 8: report movements against rebuild-projections
+    "postgresql": "goal_postgresql",  # issue 16: import, 8 writers, stock on the shared log
 }
 
 

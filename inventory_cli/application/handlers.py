@@ -13,7 +13,6 @@ from inventory_cli.application.write_session import Outcome, WriteSession
 from inventory_cli.domain.events import Event, ReservationFulfilled, StockReleased
 from inventory_cli.domain.inventory import Inventory
 from inventory_cli.storage.port import ConcurrencyConflict, EventStore, KeyRecord, StockLine
-from inventory_cli.timestamps import utc_now
 
 MAX_ATTEMPTS = 5
 
@@ -24,30 +23,50 @@ def run_command(
     actor: str = "unknown",
     clock: Callable[[], str] | None = None,
 ) -> WriteResult:
-    """Decide and append one command in its own transaction, retrying on conflicts."""
+    """Decide and append one command in its own transaction, retrying on conflicts.
+
+    The time is ``clock()``, or the store's (a server's clock where there is one).
+    """
     for attempt in range(MAX_ATTEMPTS):
         try:
             with store.write():
-                session = WriteSession(store, (clock or utc_now)(), actor)
+                session = WriteSession(store, (clock or store.now)(), actor)
                 outcome = session.execute(command)
                 if outcome.duplicate_of is not None:
                     return answer_for_key(store, outcome.duplicate_of)
                 session.flush()
-                return _result(store, outcome)
+                result = _result(store, outcome)
+            # Known once committed where storage assigns positions at commit (PostgreSQL).
+            return result._replace(position=result.position + store.position_shift())
         except ConcurrencyConflict:
-            time.sleep(min(0.5, 0.01 * 2**attempt) * random.uniform(0.5, 1.5))
-    raise RetriesExhausted(
+            _back_off(attempt)
+    raise _exhausted()
+
+
+def _back_off(attempt: int) -> None:
+    time.sleep(min(0.5, 0.01 * 2**attempt) * random.uniform(0.5, 1.5))
+
+
+def _exhausted() -> RetriesExhausted:
+    return RetriesExhausted(
         f"The write kept conflicting with other writers after {MAX_ATTEMPTS} attempts."
     )
 
 
 def run_expiry(store: EventStore, actor: str = "unknown", clock: Callable[[], str] | None = None) -> int:
     """Release every overdue reservation of every store, each exactly once; the number released."""
-    with store.write():
-        session = WriteSession(store, (clock or utc_now)(), actor)
-        released = sum(session.expire_overdue(stream_id) for stream_id in store.overdue_streams(session.now))
-        session.flush()
-    return released
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            with store.write():
+                session = WriteSession(store, (clock or store.now)(), actor)
+                released = sum(
+                    session.expire_overdue(stream_id) for stream_id in store.overdue_streams(session.now)
+                )
+                session.flush()
+            return released
+        except ConcurrencyConflict:
+            _back_off(attempt)
+    raise _exhausted()
 
 
 def _result(store: EventStore, outcome: Outcome) -> WriteResult:

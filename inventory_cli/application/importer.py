@@ -21,13 +21,13 @@ from inventory_cli.application.import_rows import (
     RowTranslator,
     describe_validation_error,
 )
-from inventory_cli.application.commands import Command, idempotency_key
+from inventory_cli.application.commands import Command, TransferStock, idempotency_key
 from inventory_cli.application.write_session import WriteSession
 from inventory_cli.domain.errors import InvalidValue, RuleViolation
 from inventory_cli.storage.port import EventStore
-from inventory_cli.timestamps import utc_now
 
 FLUSH_EVERY = 5_000
+KEYS_AT_ONCE = 500  # rows whose idempotency keys are looked up together
 _NEEDS_ID = "with --batch-size every row needs an 'id', so that a re-run is safe"
 # The validator itself: TypeAdapter's wrappers cost a measurable share per row.
 _validate_json = ROW.validator.validate_json
@@ -85,7 +85,7 @@ def run_import(
     batch_size: int | None = None,
     dry_run: bool = False,
     on_rows: Callable[[int], None] | None = None,
-    clock: Callable[[], str] = utc_now,
+    clock: Callable[[], str] | None = None,
     report: ImportReport | None = None,
 ) -> ImportReport:
     """Apply the rows: all or nothing, or each batch of ``batch_size`` rows all or nothing.
@@ -104,10 +104,11 @@ def run_import(
         try:
             with store.write():
                 # One session for all batches: streams stay in memory between them.
+                now = (clock or store.now)()  # a server's clock where there is one
                 if session is None:
-                    session = WriteSession(store, clock(), actor)
+                    session = WriteSession(store, now, actor)
                 else:
-                    session.begin(clock())
+                    session.begin(now)
                 _decide_rows(session, batch, translator, report, require_keys, on_rows, dry_run)
                 if report.rejected or dry_run:
                     raise _Refused
@@ -134,25 +135,57 @@ def _decide_rows(
     on_rows: Callable[[int], None] | None,
     dry_run: bool = False,
 ) -> None:
-    for count, row in enumerate(rows, 1):
-        if on_rows is not None and count % 1000 == 0:
-            on_rows(1000)
-        try:
-            command, row_actor = _command(row, translator)
-            if require_keys and idempotency_key(command) is None:
-                raise BadRow(_NEEDS_ID)
-            outcome = session.execute(command, row_actor)
-        except (BadRow, InvalidValue, RuleViolation) as error:
-            report.reject(row.line, str(error))
-            continue
-        if outcome.duplicate_of is not None:
-            report.duplicates += 1
-            continue
-        report.applied += 1
-        if len(session.pending) >= FLUSH_EVERY:
-            # When nothing will be written (a dry run, or a bad row was seen), drop the
-            # events instead of writing them; the session keeps the state they made.
-            session.discard_pending() if report.rejected or dry_run else session.flush(final=False)
+    count = 0
+    source = iter(rows)
+    while chunk := list(islice(source, KEYS_AT_ONCE)):
+        # Translated first, so that the chunk's idempotency keys are looked up in one query.
+        translated = [_translated(row, translator, require_keys) for row in chunk]
+        commands = [command for command, _ in translated if not isinstance(command, Exception)]
+        session.prefetch_keys([key for command in commands if (key := idempotency_key(command))])
+        session.prefetch_streams([key for command in commands for key in _streams_of(command)])
+        for row, (command, row_actor) in zip(chunk, translated):
+            count += 1
+            if on_rows is not None and count % 1000 == 0:
+                on_rows(1000)
+            _decide_row(session, row, command, row_actor, report, dry_run)
+
+
+def _streams_of(command: Command) -> tuple[tuple[str, str], ...]:
+    """The (store, product) streams a command names (those named by an id are found later)."""
+    if type(command) is TransferStock:
+        return ((command.from_store, command.product), (command.to_store, command.product))
+    store = getattr(command, "store", None)
+    return () if store is None else ((store, command.product),)  # type: ignore[union-attr]
+
+
+def _translated(row: SourceRow, translator: RowTranslator, require_keys: bool) -> tuple:
+    """(command, actor), or (the error, None) for a row that is bad on its own."""
+    try:
+        command, row_actor = _command(row, translator)
+        if require_keys and idempotency_key(command) is None:
+            raise BadRow(_NEEDS_ID)
+    except (BadRow, InvalidValue) as error:
+        return error, None
+    return command, row_actor
+
+
+def _decide_row(session: WriteSession, row: SourceRow, command, row_actor: str | None,
+                report: ImportReport, dry_run: bool) -> None:
+    try:
+        if isinstance(command, Exception):
+            raise command
+        outcome = session.execute(command, row_actor)
+    except (BadRow, InvalidValue, RuleViolation) as error:
+        report.reject(row.line, str(error))
+        return
+    if outcome.duplicate_of is not None:
+        report.duplicates += 1
+        return
+    report.applied += 1
+    if len(session.pending) >= FLUSH_EVERY:
+        # When nothing will be written (a dry run, or a bad row was seen), drop the
+        # events instead of writing them; the session keeps the state they made.
+        session.discard_pending() if report.rejected or dry_run else session.flush(final=False)
 
 
 def _command(row: SourceRow, translator: RowTranslator) -> tuple[Command, str | None]:

@@ -123,6 +123,8 @@ class WriteSession:
         self._position = self._store.head_position()
         self._touched: dict[int, _Stream] = {}
         self._keys: dict[str, KeyRecord] = {}
+        self._found_keys: dict[str, KeyRecord] = {}  # from prefetch_keys
+        self._absent_keys: set[str] = set()
         self._new_reservations: dict[str, int] = {}
         self._new_transfers: dict[str, int] = {}  # transfer id -> receiving stream id
         self._reverted: dict[int, int] = {}  # position reverted -> position of its revert, not yet flushed
@@ -142,9 +144,11 @@ class WriteSession:
             stamp = self._unkeyed if actor is self.actor else Stamp(None, None, actor)
         else:
             stamp = Stamp(key, content_hash(command), actor)
-            earlier = self._keys.get(key) or self._store.find_key(key)
+            earlier = self._keys.get(key)
+            if earlier is None and key not in self._absent_keys:
+                earlier = self._found_keys.get(key) or self._store.find_key(key)
             if earlier is not None:
-                if earlier.command_hash != stamp.command_hash:
+                if earlier.command_hash and earlier.command_hash != stamp.command_hash:  # "": restored
                     raise IdempotencyConflict(
                         f"The id {key!r} was already used for a different command; "
                         "use a new --id for a new operation."
@@ -156,7 +160,20 @@ class WriteSession:
         # `stream` is now the one of the command's last event: its line answers.
         if key is not None:
             self._keys[key] = KeyRecord(key, stamp.command_hash, stream.info.stream_id, self._position)  # type: ignore[arg-type]
+            self._absent_keys.discard(key)
         return Outcome(self._position, stream, details)
+
+    def prefetch_keys(self, keys: list[str]) -> None:
+        """Look the next commands' idempotency keys up in one query (an import's rows)."""
+        wanted = [key for key in keys if key not in self._keys]
+        self._found_keys = self._store.find_keys(wanted)
+        self._absent_keys = set(wanted) - self._found_keys.keys()
+
+    def prefetch_streams(self, keys: list[tuple[str, str]]) -> None:
+        """Open the next commands' new streams in one call (an import's rows)."""
+        wanted = [key for key in dict.fromkeys(keys) if key not in self._streams]
+        for info, events, last_occurred_at in self._store.open_streams(wanted).values():
+            self._remember(info, events, last_occurred_at)
 
     def expire_overdue(self, stream_id: int) -> int:
         """Release the stream's overdue reservations; the number released."""
@@ -209,6 +226,8 @@ class WriteSession:
 
     def _transfer(self, c: TransferStock, actor: str) -> Decided:
         require_other_store(c.from_store, c.to_store)  # before either stream is touched
+        # Both streams held in one fixed order: opposite transfers cannot deadlock.
+        self._store.lock_streams(sorted({(c.from_store, c.product), (c.to_store, c.product)}))
         source, at = self._prepare(c.from_store, c.product, c.at, actor)
         target, target_at = self._prepare(c.to_store, c.product, c.at, actor)
         transfer_id = c.transfer_id

@@ -37,22 +37,35 @@ class Settings:
             )
         return seconds
 
+    @property
+    def is_postgres(self) -> bool:
+        return self.db.startswith(("postgresql://", "postgres://"))
+
     def is_new(self) -> bool:
         """True when the database file does not exist yet (a symbolic link that leads
-        nowhere, a loop included, is not new: opening it says what is wrong)."""
-        return not self.db.startswith("file:") and not os.path.lexists(self.db)
+        nowhere, a loop included, is not new: opening it says what is wrong). A server's
+        schema is checked on opening."""
+        return not self.is_postgres and not self.db.startswith("file:") and not os.path.lexists(self.db)
 
-    def open(self, *, create: bool, location: str | None = None):  # -> SqliteEventStore | EmptyStore
+    def open(self, *, create: bool, location: str | None = None):  # -> an EventStore (EmptyStore: none yet)
+        location = location or self.db
+        if location.startswith(("postgresql://", "postgres://")):
+            return _open_postgres(location, create=create, busy_timeout=self.busy_timeout())
         from inventory_cli.storage.sqlite import open_store
 
         seconds = self.busy_timeout()
-        store = open_store(location or self.db, create=create, busy_timeout=seconds)
+        store = open_store(location, create=create, busy_timeout=seconds)
         if hasattr(store, "on_wait") and sys.stderr.isatty():
             store.on_wait = lambda: _say_waiting(seconds)
         return store
 
     def open_feed(self):  # -> LogFeed (SqliteLogFeed | EmptyFeed)
         """The log as a feed, for export --follow/--consumer, consumers and metrics."""
+        if self.is_postgres:
+            raise UsageProblem(
+                "export --follow/--consumer, consumers and metrics do not work on a PostgreSQL "
+                "database yet; poll with export --after-position N instead."
+            )
         from inventory_cli.storage.sqlite.feed import open_feed
 
         return open_feed(self.db, busy_timeout=self.busy_timeout())
@@ -62,6 +75,20 @@ def _say_waiting(seconds: float) -> None:
     sys.stderr.write(f"inventory: waiting for another writer… (up to {seconds:g} s, "
                      "INVENTORY_BUSY_TIMEOUT)\n")
     sys.stderr.flush()
+
+
+def _open_postgres(url: str, *, create: bool, busy_timeout: float):
+    """The PostgreSQL store; without the driver installed, a usage error saying how to get it."""
+    from importlib.util import find_spec
+
+    if find_spec("psycopg") is None:
+        raise UsageProblem(
+            "--db is a PostgreSQL URL, but PostgreSQL support is not installed. Install it with "
+            "pip install 'inventory-cli[postgresql]' (or pip install -e '.[postgresql]' in a checkout)."
+        )
+    from inventory_cli.storage.postgresql.store import open_store
+
+    return open_store(url, create=create, busy_timeout=busy_timeout)
 
 
 def _default_db() -> str:
@@ -110,11 +137,19 @@ def parse_time(text: str | None, option: str, *, end_of_day: bool = False) -> st
 def write(ctx: typer.Context, command, as_json: bool, describe, user: str | None):
     """Run a write command, then print its result: JSON, or describe(result) and the balance.
     Returns the result."""
+    from inventory_cli.application.commands import idempotency_key
     from inventory_cli.application.handlers import run_command
     from inventory_cli.cli import render
 
     who = actor(user)
     settings = settings_of(ctx)
+    made_key = settings.is_postgres and idempotency_key(command) is None
+    if made_key:
+        # A retry after a lost connection must not apply the command twice: on a
+        # server every write carries a key, made for this invocation if not given.
+        import uuid
+
+        command = command._replace(key=f"auto-{uuid.uuid4().hex}")
     if settings.is_new():
         # Decide against an empty log in memory first, so that a refused first
         # command leaves no database file behind.
@@ -129,11 +164,11 @@ def write(ctx: typer.Context, command, as_json: bool, describe, user: str | None
         result = run_command(store, command, who)
     finally:
         store.close()
+    if made_key and result.duplicate:
+        result = result._replace(duplicate=False)  # our own retry found the command applied
     if as_json:
         render.print_json(render.write_result_json(result))
     else:
-        from inventory_cli.application.commands import idempotency_key
-
         prefix = f"Already done earlier (id {idempotency_key(command)}): " if result.duplicate else ""
         render.print_message(prefix + describe(result) + " " + render.balance_sentence(result.line))
     return result

@@ -47,6 +47,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "import_": ("import",),
     "maintenance": ("rebuild-projections", "backup", "info"),
     "feed": ("consumers", "metrics"),
+    "moving": ("migrate", "restore"),
 }
 
 
@@ -62,6 +63,7 @@ PANELS: dict[str, str] = {
     "import_": "Stock moves",
     "maintenance": "Maintenance",
     "feed": "Feed",
+    "moving": "Maintenance",
 }
 
 
@@ -85,8 +87,8 @@ def main_options(
         typer.Option(
             "--db",
             envvar="INVENTORY_DB",
-            metavar="PATH",
-            help="The SQLite file (default: inventory.db in the user data folder).",
+            metavar="PATH|URL",
+            help="The SQLite file (default: inventory.db in the user data folder), or a PostgreSQL URL (postgresql://USER@HOST/DB).",
             show_default=False,
         ),
     ] = None,

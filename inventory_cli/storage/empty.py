@@ -7,7 +7,7 @@ nothing is created. Anything that would write refuses with a StorageError.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 
 from inventory_cli.domain.events import Event
@@ -67,8 +67,29 @@ class EmptyStore:
     def stream_version(self, stream_id: int) -> int:
         return 0
 
+    def now(self) -> str:
+        from inventory_cli.timestamps import utc_now
+
+        return utc_now()
+
+    def position_shift(self) -> int:
+        return 0
+
+    def lock_streams(self, streams: Sequence[tuple[str, str]]) -> None:
+        pass
+
+    def restore(self, events: Iterable[RecordedEvent]) -> int:
+        raise self._refuse()
+
     def open_stream(self, store: str, product: str) -> tuple[StreamInfo, list[Event], str]:
         raise self._refuse()
+
+    def open_streams(
+        self, streams: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[StreamInfo, list[Event], str]]:
+        if streams:
+            raise self._refuse()
+        return {}
 
     def stream_events(self, stream_id: int) -> tuple[list[Event], str]:
         return [], ""
@@ -108,6 +129,9 @@ class EmptyStore:
 
     def find_key(self, key: str) -> KeyRecord | None:
         return None
+
+    def find_keys(self, keys: Sequence[str]) -> dict[str, KeyRecord]:
+        return {}
 
     def find_transfer_stream(self, transfer_id: str) -> int | None:
         return None

@@ -1,5 +1,7 @@
 """Errors of the storage adapters, kept apart so that the CLI can import them cheaply."""
 
+from inventory_cli.domain.errors import RuleViolation
+
 
 class StorageError(Exception):
     """The database cannot be used (exit 74)."""
@@ -11,3 +13,7 @@ class StorageBusy(Exception):
 
 class ConcurrencyConflict(Exception):
     """Another writer appended to the stream first; the command may be retried."""
+
+
+class TargetNotEmpty(RuleViolation):
+    """``restore`` loads into an empty database only (a refusal: exit 1)."""

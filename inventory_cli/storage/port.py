@@ -6,11 +6,12 @@ the same methods without touching the domain or the application.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import NamedTuple, Protocol
 
 from inventory_cli.domain.events import Event
+from inventory_cli.storage.chain import GENESIS, event_hash  # noqa: F401  (part of the port: restore checks the chain)
 from inventory_cli.storage.errors import (  # noqa: F401  (part of the port)
     ConcurrencyConflict,
     StorageBusy,
@@ -167,6 +168,19 @@ class EventStore(Protocol):
 
     def head_position(self) -> int: ...
 
+    def now(self) -> str:
+        """The time to record (UTC, ISO-8601): the server's clock on a server, else this machine's."""
+
+    def position_shift(self) -> int:
+        """After a commit: how far the positions stored moved from those the session proposed.
+
+        0 where the session's positions are kept (SQLite: its write transaction is
+        exclusive); on PostgreSQL the server assigns them under its log lock.
+        """
+
+    def lock_streams(self, streams: Sequence[tuple[str, str]]) -> None:
+        """Hold these (store, product) streams for the open write, taken in the order given."""
+
     def stream(self, store: str, product: str, *, create: bool) -> StreamInfo | None: ...
 
     def stream_by_id(self, stream_id: int) -> StreamInfo: ...
@@ -180,6 +194,9 @@ class EventStore(Protocol):
 
     def find_key(self, key: str) -> KeyRecord | None: ...
 
+    def find_keys(self, keys: Sequence[str]) -> dict[str, KeyRecord]:
+        """The records of those of ``keys`` that were used (one query: an import's rows)."""
+
     def append(self, events: Sequence[NewEvent], lines: Sequence[tuple[int, StockLine]]) -> None:
         """Append events (positions given) and update the projections, in the open transaction.
 
@@ -188,6 +205,12 @@ class EventStore(Protocol):
 
     def open_stream(self, store: str, product: str) -> tuple[StreamInfo, list[Event], str]:
         """The stream (created if new), its events, and the last one's occurred_at ("" if none)."""
+
+    def open_streams(
+        self, streams: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[StreamInfo, list[Event], str]]:
+        """open_stream for many (store, product) streams at once (an import's next rows),
+        created in the order given."""
 
     def stream_events(self, stream_id: int) -> tuple[list[Event], str]:
         """The stream's events in version order, and the last one's occurred_at ("" if none)."""
@@ -273,6 +296,10 @@ class EventStore(Protocol):
     def line_sales(self, store: str | None, *, after: str, until: str) -> list[LineSales]:
         """Units sold (StockRemoved with reason sold, ReservationFulfilled) per stream,
         occurred after ``after`` and up to ``until``; streams without sales are left out."""
+
+    def restore(self, events: Iterable[RecordedEvent]) -> int:
+        """Load exported events (checked by the caller) into an empty log, then build the
+        projections; the number loaded. TargetNotEmpty if the log has events."""
 
 # -- following the log (export --follow, consumers, metrics) ---------------------------
 

@@ -66,6 +66,11 @@ def backup(
     from inventory_cli.storage.sqlite.backup import BackupRefused, back_up
 
     settings = settings_of(ctx)
+    if settings.is_postgres:
+        raise UsageProblem(
+            "backup copies a SQLite file. On a PostgreSQL server use pg_dump, or "
+            "`inventory export > FILE` as the logical backup (docs/postgresql.md)."
+        )
     if not path:
         raise UsageProblem("Give the backup's file name: inventory backup PATH.")
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
 from inventory_cli.domain.events import Event
@@ -48,6 +48,28 @@ class EventLog:
         if self.conn.in_transaction:
             self.head = (row[0], row[1]) if row else (0, GENESIS)
         return row[0] if row else 0
+
+    def load(self, events: Iterable[RecordedEvent]) -> int:
+        """Insert exported events as they are (positions, times, keys, hashes); the number.
+
+        A keyed event gets the command hash '' (export does not carry it): a repeated
+        command with that key matches it. The caller holds the write transaction.
+        """
+        streams: dict[tuple[str, str], int] = {}
+        rows: list[tuple] = []
+        count = 0
+        for r in events:
+            stream_id = streams.get((r.store, r.product))
+            if stream_id is None:
+                stream_id = streams[r.store, r.product] = self._create_stream(r.store, r.product).stream_id
+            rows.append((r.position, stream_id, r.version, type(r.event).__name__, r.event.quantity,
+                         r.data, r.occurred_at, r.recorded_at, r.actor, r.hash, r.idempotency_key,
+                         None if r.idempotency_key is None else ""))
+            if len(rows) >= 10_000:
+                self._cursor.executemany(_INSERT_KEYED_EVENTS, rows)
+                count, rows = count + len(rows), []
+        self._cursor.executemany(_INSERT_KEYED_EVENTS, rows)
+        return count + len(rows)
 
     def stream(self, store: str, product: str, *, create: bool) -> StreamInfo | None:
         row = self.conn.execute(

@@ -118,6 +118,18 @@ class Projections:
         ).fetchone()
         return None if row is None else KeyRecord(*row)
 
+    def find_keys(self, keys: Sequence[str]) -> dict[str, KeyRecord]:
+        found: dict[str, KeyRecord] = {}
+        for start in range(0, len(keys), 500):  # within SQLite's limit on parameters
+            part = keys[start:start + 500]
+            for row in self.conn.execute(
+                "SELECT key, command_hash, stream_id, position FROM idempotency_keys"
+                f" WHERE key IN ({', '.join('?' * len(part))})",
+                part,
+            ):
+                found[row[0]] = KeyRecord(*row)
+        return found
+
     def stock_lines(
         self, store: str | None, product: str | None, *, low: bool = False
     ) -> list[StockLine]:

@@ -4,10 +4,11 @@ with its transactions. Open one with ``connection.open_store``."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from inventory_cli.domain.events import Event
+from inventory_cli.storage.errors import TargetNotEmpty
 from inventory_cli.storage.port import (
     LineSales,
     PeriodMovement,
@@ -22,9 +23,11 @@ from inventory_cli.storage.port import (
     StreamInfo,
 )
 from inventory_cli.storage.sqlite import overview
+from inventory_cli.storage.sqlite import schema
 from inventory_cli.storage.sqlite.log import EventLog
 from inventory_cli.storage.sqlite.projections import Projections
 from inventory_cli.storage.sqlite.reports import Reports
+from inventory_cli.timestamps import utc_now
 
 
 class _WriteTransaction:
@@ -103,6 +106,15 @@ class SqliteEventStore:
     def head_position(self) -> int:
         return self.log.head_position()
 
+    def now(self) -> str:
+        return utc_now()
+
+    def position_shift(self) -> int:
+        return 0  # the session's positions are the stored ones: the write is exclusive
+
+    def lock_streams(self, streams: Sequence[tuple[str, str]]) -> None:
+        pass  # the write transaction holds the whole file
+
     def stream(self, store: str, product: str, *, create: bool) -> StreamInfo | None:
         return self.log.stream(store, product, create=create)
 
@@ -115,6 +127,11 @@ class SqliteEventStore:
     def open_stream(self, store: str, product: str) -> tuple[StreamInfo, list[Event], str]:
         return self.log.open_stream(store, product)
 
+    def open_streams(
+        self, streams: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[StreamInfo, list[Event], str]]:
+        return {key: self.log.open_stream(*key) for key in streams}  # in-process: nothing to batch
+
     def stream_events(self, stream_id: int) -> tuple[list[Event], str]:
         return self.log.stream_events(stream_id)
 
@@ -126,6 +143,9 @@ class SqliteEventStore:
 
     def find_key(self, key: str) -> KeyRecord | None:
         return self.projections.find_key(key)
+
+    def find_keys(self, keys: Sequence[str]) -> dict[str, KeyRecord]:
+        return self.projections.find_keys(keys) if keys else {}
 
     def append(self, events: Sequence[NewEvent], lines: Sequence[tuple[int, StockLine]]) -> None:
         """Append the events and update the projections, in the open write transaction."""
@@ -205,6 +225,18 @@ class SqliteEventStore:
         seeing the old tables until it commits; a crash leaves them in place)."""
         with self.write():
             return self.projections.rebuild(self.log.head_position())
+
+    def restore(self, events: Iterable[RecordedEvent]) -> int:
+        """Load exported events into this empty log and build the projections, in one write
+        transaction: a bad line (raised by ``events``) or a log with events leaves it as it was."""
+        with self.write():
+            if self.log.head_position() != 0:
+                raise TargetNotEmpty(
+                    f"The database {self.location} already has events; restore loads into an empty one only."
+                )
+            count = self.log.load(events)
+            schema.replace_projections(self.conn, schema.PROJECTION_TABLES)
+        return count
 
     def check_projections(self) -> RebuildReport:
         """Compare the projections with what the log says, changing nothing."""

@@ -1,0 +1,446 @@
+"""The event log on PostgreSQL: the write transaction, stream locks, append, reads, verify.
+
+A write transaction runs in psycopg's pipeline mode: statements whose results
+are not needed at once (BEGIN, the projection updates, the append) travel with
+the next one that is, so the append, which takes the log lock, reaches the
+server in the same round trip as the COMMIT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from inventory_cli.domain.events import Event
+from inventory_cli.storage.chain import GENESIS, HASHED_COLUMNS_SQL, event_hash, payload, stored_event
+from inventory_cli.storage.port import ChainReport, KeyRecord, NewEvent, RecordedEvent, StockLine, StreamInfo
+from inventory_cli.storage.postgresql import connection
+from inventory_cli.storage.postgresql.projections import ProjectionWrites
+from inventory_cli.storage.postgresql.schema import STREAM_LOCK_SQL
+
+if TYPE_CHECKING:
+    import psycopg
+
+# The server's clock in the format of timestamps.utc_now, and the head, at BEGIN.
+_CLOCK_AND_HEAD = (
+    "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'),"
+    " coalesce((SELECT max(position) FROM events), 0)"
+)
+_CLOCK = (
+    "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+)
+
+
+class _WriteTransaction:
+    """BEGIN … COMMIT in pipeline mode; errors become the port's errors."""
+
+    __slots__ = ("store", "pipeline")
+
+    def __init__(self, store: EventLog) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        store = self.store
+        store._reconnect_if_lost()
+        store._append_cursor = None
+        store._proposed_first = None
+        store._name_cursors = {}
+        store._names_now = {}
+        self.pipeline = store.conn.pipeline()
+        self.pipeline.__enter__()
+        store._in_write = True
+        try:
+            store.conn.execute("BEGIN")
+            store._now, store._head = store.conn.execute(_CLOCK_AND_HEAD).fetchone()  # type: ignore[misc]
+        except BaseException as error:
+            self.__exit__(type(error), error, None)
+            raise
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, _tb: object) -> None:
+        import psycopg
+
+        store = self.store
+        store._in_write = False
+        store._now = None
+        try:
+            if kind is None:
+                store.conn.execute("COMMIT")
+            self.pipeline.__exit__(None, None, None)
+        except psycopg.Error as error:
+            store._after_failure(error)
+            if kind is None:
+                store._shift = 0
+                raise connection.mapped(error, store.url, writing=True) from None
+        else:
+            if kind is None and store._append_cursor is not None:
+                first = store._append_cursor.fetchone()[0]
+                store._shift = first - store._proposed_first
+        finally:
+            store._append_cursor = None
+        if kind is not None:
+            store._rollback_quietly()
+            if isinstance(value, psycopg.Error):
+                raise connection.mapped(value, store.url, writing=True) from None
+
+
+class EventLog(ProjectionWrites):
+    """The log half of PostgresEventStore (the projections half is in projections.py)."""
+
+    conn: psycopg.Connection
+    url: str
+    busy_timeout: float
+
+    def _init_log(self) -> None:
+        self._in_write = False
+        self._now: str | None = None
+        self._head = 0
+        self._shift = 0
+        self._append_cursor: Any = None
+        self._proposed_first: int | None = None
+        self._names: dict[int, tuple[str, str]] = {}
+        # Inside a write: each locked stream's product name, read in the same round trip,
+        # so that the answer's name needs no query between the append and the COMMIT.
+        self._name_cursors: dict[str, Any] = {}
+        self._names_now: dict[str, str | None] = {}
+
+    # -- connection upkeep ----------------------------------------------------------------
+
+    def _reconnect_if_lost(self) -> None:
+        if self.conn.closed:
+            self.conn = connection.connect(self.url, self.busy_timeout)
+
+    def _after_failure(self, error: BaseException) -> None:
+        if connection.is_lost_connection(error, self.conn):
+            try:
+                self.conn.close()
+            except Exception:  # noqa: BLE001 (already broken)
+                pass
+
+    def _rollback_quietly(self) -> None:
+        import psycopg
+
+        if self.conn.closed:
+            return
+        try:
+            if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                self.conn.execute("ROLLBACK")
+        except psycopg.Error:
+            self.conn.close()
+
+    # -- transactions -----------------------------------------------------------------------
+
+    def write(self) -> _WriteTransaction:
+        return _WriteTransaction(self)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read-only transaction: every query inside sees one state of the log."""
+        with self.conn.transaction():
+            self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield
+
+    def now(self) -> str:
+        """The server's clock (read at BEGIN inside a write transaction)."""
+        if self._now is not None:
+            return self._now
+        return self.conn.execute(_CLOCK).fetchone()[0]  # type: ignore[index]
+
+    def position_shift(self) -> int:
+        """How far the last committed write's positions moved from those the session proposed."""
+        return self._shift
+
+    # -- the write side --------------------------------------------------------------------
+
+    def head_position(self) -> int:
+        if self._in_write:
+            return self._head
+        return self.conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]  # type: ignore[index]
+
+    def _lock_stream(self, store: str, product: str) -> None:
+        """Writers of one stream decide one after another (a transaction-level lock)."""
+        if self._in_write:
+            self.conn.execute(STREAM_LOCK_SQL, (store, product))
+            if product not in self._name_cursors:
+                self._name_cursors[product] = self.conn.execute(
+                    "SELECT name FROM products WHERE product = %s", (product,)
+                )
+
+    def lock_streams(self, streams: Sequence[tuple[str, str]]) -> None:
+        for store, product in streams:
+            self._lock_stream(store, product)
+
+    def stream(self, store: str, product: str, *, create: bool) -> StreamInfo | None:
+        if create:
+            info, _, _ = self.open_stream(store, product)
+            return info
+        self._lock_stream(store, product)
+        row = self.conn.execute(
+            "SELECT stream_id FROM streams WHERE store = %s AND product = %s", (store, product)
+        ).fetchone()
+        if row is None:
+            return None
+        self._names[row[0]] = (store, product)
+        return StreamInfo(row[0], store, product)
+
+    def open_stream(self, store: str, product: str) -> tuple[StreamInfo, list[Event], str]:
+        """Lock the stream, create it if new, then read its events (a statement after the lock)."""
+        self._lock_stream(store, product)
+        self.conn.execute(
+            "INSERT INTO streams (store, product) SELECT %s, %s WHERE NOT EXISTS"
+            " (SELECT 1 FROM streams WHERE store = %s AND product = %s)",
+            (store, product, store, product),
+        )
+        rows = self.conn.execute(
+            "SELECT s.stream_id, e.type, e.quantity, e.data, e.occurred_at"
+            " FROM streams AS s LEFT JOIN events AS e ON e.stream_id = s.stream_id"
+            " WHERE s.store = %s AND s.product = %s ORDER BY e.version",
+            (store, product),
+        ).fetchall()
+        stream_id = rows[0][0]
+        self._names[stream_id] = (store, product)
+        info = StreamInfo(stream_id, store, product)
+        if rows[0][1] is None:
+            return info, [], ""
+        return info, [stored_event(t, q, d) for _, t, q, d, _ in rows], rows[-1][4]
+
+    def open_streams(
+        self, streams: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[StreamInfo, list[Event], str]]:
+        """open_stream for many streams in one round trip: locked in sorted order (so
+        that two importers cannot deadlock on them), created in the order given."""
+        if not streams:
+            return {}
+        for store, product in sorted(streams):
+            self._lock_stream(store, product)
+        stores, products = [s for s, _ in streams], [p for _, p in streams]
+        self.conn.execute(
+            "INSERT INTO streams (store, product) SELECT x.store, x.product"
+            " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS x(store, product, i)"
+            " WHERE NOT EXISTS (SELECT 1 FROM streams AS s WHERE s.store = x.store AND s.product = x.product)"
+            " ORDER BY x.i",
+            (stores, products),
+        )
+        rows = self.conn.execute(
+            "SELECT s.stream_id, s.store, s.product, e.type, e.quantity, e.data, e.occurred_at"
+            " FROM unnest(%s::text[], %s::text[]) AS x(store, product)"
+            " JOIN streams AS s ON s.store = x.store AND s.product = x.product"
+            " LEFT JOIN events AS e ON e.stream_id = s.stream_id ORDER BY s.stream_id, e.version",
+            (stores, products),
+        ).fetchall()
+        opened: dict[tuple[str, str], tuple[StreamInfo, list[Event], str]] = {}
+        for stream_id, store, product, type_name, quantity, data, occurred_at in rows:
+            key = (store, product)
+            if key not in opened:
+                self._names[stream_id] = key
+                opened[key] = (StreamInfo(stream_id, store, product), [], "")
+            if type_name is not None:
+                info, events, _ = opened[key]
+                events.append(stored_event(type_name, quantity, data))
+                opened[key] = (info, events, occurred_at)
+        return opened
+
+    def stream_by_id(self, stream_id: int) -> StreamInfo:
+        store, product = self._name(stream_id)
+        self._lock_stream(store, product)
+        return StreamInfo(stream_id, store, product)
+
+    def _name(self, stream_id: int) -> tuple[str, str]:
+        names = self._names.get(stream_id)
+        if names is None:
+            row = self.conn.execute(
+                "SELECT store, product FROM streams WHERE stream_id = %s", (stream_id,)
+            ).fetchone()
+            assert row is not None, f"no stream {stream_id}"
+            names = self._names[stream_id] = (row[0], row[1])
+        return names
+
+    def stream_version(self, stream_id: int) -> int:
+        self._lock_stream(*self._name(stream_id))
+        return self.conn.execute(
+            "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s", (stream_id,)
+        ).fetchone()[0]  # type: ignore[index]
+
+    def stream_events(self, stream_id: int) -> tuple[list[Event], str]:
+        rows = self.conn.execute(
+            "SELECT type, quantity, data, occurred_at FROM events WHERE stream_id = %s ORDER BY version",
+            (stream_id,),
+        ).fetchall()
+        if not rows:
+            return [], ""
+        return [stored_event(t, q, d) for t, q, d, _ in rows], rows[-1][3]
+
+    def find_reservation_stream(self, reservation_id: str) -> int | None:
+        return self._one("SELECT stream_id FROM reservations WHERE reservation_id = %s", reservation_id)
+
+    def reservation_status(self, reservation_id: str) -> str | None:
+        return self._one("SELECT status FROM reservations WHERE reservation_id = %s", reservation_id)
+
+    def find_transfer_stream(self, transfer_id: str) -> int | None:
+        return self._one(
+            "SELECT s.stream_id FROM transfers AS t"
+            " JOIN streams AS s ON s.store = t.to_store AND s.product = t.product"
+            " WHERE t.transfer_id = %s",
+            transfer_id,
+        )
+
+    def product_name(self, product: str) -> str | None:
+        if self._in_write:
+            if product in self._names_now:
+                return self._names_now[product]
+            cursor = self._name_cursors.get(product)
+            if cursor is not None:  # its result came with the stream's events
+                row = cursor.fetchone()
+                name = self._names_now[product] = None if row is None else row[0]
+                return name
+        return self._one("SELECT name FROM products WHERE product = %s", product)
+
+    def find_key(self, key: str) -> KeyRecord | None:
+        row = self.conn.execute(
+            "SELECT key, command_hash, stream_id, position FROM idempotency_keys WHERE key = %s", (key,)
+        ).fetchone()
+        return None if row is None else KeyRecord(*row)
+
+    def find_keys(self, keys: Sequence[str]) -> dict[str, KeyRecord]:
+        if not keys:
+            return {}
+        rows = self.conn.execute(
+            "SELECT key, command_hash, stream_id, position FROM idempotency_keys WHERE key = ANY(%s)",
+            (list(keys),),
+        ).fetchall()
+        return {row[0]: KeyRecord(*row) for row in rows}
+
+    def _one(self, sql: str, value: object) -> Any:
+        row = self.conn.execute(sql, (value,)).fetchone()
+        return None if row is None else row[0]
+
+    def append(self, events: Sequence[NewEvent], lines: Sequence[tuple[int, StockLine]]) -> None:
+        """Queue the projection updates and the append; they reach the server with the COMMIT.
+
+        The server assigns positions and hashes under the log lock; ``position_shift``
+        tells the caller, after the commit, how far they moved from the proposed ones.
+        """
+        if events:
+            self._write_side_tables(events)
+        self._write_lines(lines)
+        if not events:
+            return
+        columns: list[list[Any]] = [[] for _ in range(12)]
+        (stream_ids, stores, products, versions, types, quantities, payloads, occurred, recorded,
+         actors, keys, hashes) = columns
+        for stream_id, _position, version, event, occurred_at, recorded_at, key, command_hash, actor in events:
+            store, product = self._names.get(stream_id) or self._name(stream_id)
+            stream_ids.append(stream_id)
+            stores.append(store)
+            products.append(product)
+            versions.append(version)
+            types.append(type(event).__name__)
+            quantities.append(event[0])
+            payloads.append(payload(event))
+            occurred.append(occurred_at)
+            recorded.append(recorded_at)
+            actors.append(actor)
+            keys.append(key)
+            hashes.append(command_hash)
+        cursor = self.conn.cursor()
+        cursor.execute(
+            "SELECT inventory_append(%s::bigint[], %s::text[], %s::text[], %s::integer[], %s::text[],"
+            " %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])",
+            columns,
+        )
+        if self._append_cursor is None:  # later appends of this transaction follow on directly
+            self._append_cursor = cursor
+            self._proposed_first = events[0].position
+        if len(self._names) > 10_000:
+            self._names.clear()
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def read_stream(
+        self,
+        stream_id: int,
+        *,
+        until_position: int | None = None,
+        until_time: str | None = None,
+    ) -> Iterator[RecordedEvent]:
+        store, product = self._name(stream_id)
+        sql = (
+            "SELECT position, version, type, quantity, data, occurred_at, recorded_at, actor"
+            " FROM events WHERE stream_id = %s"
+        )
+        params: list[object] = [stream_id]
+        if until_position is not None:
+            sql += " AND position <= %s"
+            params.append(until_position)
+        if until_time is not None:
+            sql += " AND occurred_at <= %s"
+            params.append(until_time)
+        rows = self.conn.execute(sql + " ORDER BY version", params).fetchall()
+        for position, version, type_name, quantity, data, occurred_at, recorded_at, actor in rows:
+            yield RecordedEvent(position, version, store, product, stored_event(type_name, quantity, data),
+                                occurred_at, recorded_at, actor)
+
+    def read_log(
+        self,
+        *,
+        store: str | None = None,
+        after_position: int = 0,
+        until_time: str | None = None,
+    ) -> Iterator[RecordedEvent]:
+        sql = (
+            "SELECT e.position, e.version, s.store, s.product, e.type, e.quantity, e.data,"
+            " e.occurred_at, e.recorded_at, e.actor, e.idempotency_key, e.hash"
+            " FROM events AS e JOIN streams AS s USING (stream_id) WHERE e.position > %s"
+        )
+        params: list[object] = [after_position or 0]
+        if store is not None:
+            sql += " AND s.store = %s"
+            params.append(store)
+        if until_time is not None:
+            sql += " AND e.occurred_at <= %s"
+            params.append(until_time)
+        for (position, version, store_code, product, type_name, quantity, data, occurred_at,
+             recorded_at, actor, key, hash_) in self._stream_rows(sql + " ORDER BY e.position", params):
+            yield RecordedEvent(position, version, store_code, product, stored_event(type_name, quantity, data),
+                                occurred_at, recorded_at, actor, key, hash_, data)
+
+    def _stream_rows(self, sql: str, params: Sequence[object]) -> Iterator[tuple]:
+        """Rows fetched in batches from a server-side cursor: memory stays flat over any log."""
+        import psycopg
+
+        if self._in_write:  # pipeline mode has no server-side cursors
+            yield from self.conn.execute(sql, params).fetchall()
+            return
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            yield from self._named_cursor(sql, params)  # inside a snapshot already
+            return
+        with self.conn.transaction():
+            self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield from self._named_cursor(sql, params)
+
+    def _named_cursor(self, sql: str, params: Sequence[object]) -> Iterator[tuple]:
+        with self.conn.cursor(name="inventory_rows") as cursor:
+            cursor.itersize = 5000
+            cursor.execute(sql, params)
+            yield from cursor
+
+    def verify_chain(self, anchor: tuple[int, str] | None = None) -> ChainReport:
+        """Recompute every event's hash from its content and the previous event's hash."""
+        previous, first_bad, count, head = GENESIS, None, 0, (0, None)
+        anchor_ok = None if anchor is None else False
+        rows = self._stream_rows(
+            f"SELECT {HASHED_COLUMNS_SQL}, e.hash FROM events AS e"
+            " JOIN streams AS s USING (stream_id) ORDER BY e.position",
+            (),
+        )
+        for row in rows:
+            count += 1
+            stored = row[-1]
+            expected = event_hash(previous, *row[:-1])
+            if first_bad is None and (expected != stored or row[0] != count):
+                first_bad = row[0] if row[0] == count or expected != stored else count
+            if anchor is not None and row[0] == anchor[0]:
+                anchor_ok = stored == anchor[1] and expected == stored and first_bad is None
+            previous = stored
+            head = (row[0], stored)
+        return ChainReport(count, first_bad, head[0], head[1], anchor_ok)

@@ -1,0 +1,87 @@
+"""PostgresEventStore: the storage port on a PostgreSQL server, and opening it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from inventory_cli.storage.empty import EmptyStore
+from inventory_cli.storage.errors import StorageError, TargetNotEmpty
+from inventory_cli.storage.port import RecordedEvent
+
+from inventory_cli.storage.postgresql import connection
+from inventory_cli.storage.postgresql.log import EventLog
+from inventory_cli.storage.postgresql.projections import ProjectionQueries
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+class PostgresEventStore(EventLog, ProjectionQueries):
+    """The PostgreSQL implementation of the storage port (storage/port.py)."""
+
+    def __init__(self, conn: psycopg.Connection, url: str, busy_timeout: float) -> None:
+        self.conn = conn
+        self.url = url
+        self.location = connection.redacted(url)
+        self.busy_timeout = busy_timeout
+        self._init_log()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- reports (issue 18's SQL is SQLite's; its PostgreSQL twin is still to write) --------
+
+    def period_movements(self, store, product, *, by, since, until):  # noqa: ANN001, ANN201
+        raise self._no_reports()
+
+    def line_sales(self, store, *, after, until):  # noqa: ANN001, ANN201
+        raise self._no_reports()
+
+    def _no_reports(self) -> StorageError:
+        return StorageError(
+            f"`inventory report` does not work on a PostgreSQL database ({self.location}) yet; "
+            "export the log and restore it into a SQLite file to report on it. Nothing was written."
+        )
+
+    def restore(self, events: Iterable[RecordedEvent]) -> int:
+        """Load an exported log into this empty database; the number of events.
+
+        Raises TargetNotEmpty if it has events; whatever ``events`` raises rolls it all back.
+        """
+        from inventory_cli.storage.postgresql.restore import NotEmpty, restore_log
+
+        try:
+            return restore_log(self.conn, self.url, events)
+        except NotEmpty:
+            raise TargetNotEmpty(
+                f"The database at {self.location} already has events; restore loads into an empty "
+                "one only."
+            ) from None
+
+
+def open_store(url: str, *, create: bool, busy_timeout: float = 30.0) -> PostgresEventStore | EmptyStore:
+    """Connect to the server at ``url`` and check (or, with ``create``, make) the schema.
+
+    A schema with none of our tables, opened with ``create`` false, is an EmptyStore:
+    a query on a database that does not exist yet answers with nothing and creates
+    nothing. Raises StorageError for a schema that is not ours or is too new, and
+    StorageBusy when the server stays unreachable for ``busy_timeout`` seconds.
+    """
+    import psycopg
+
+    conn = connection.connect(url, busy_timeout)
+    try:
+        state = connection.schema_state(conn, url)
+        if state == "empty" and not create:
+            conn.close()
+            return EmptyStore(connection.redacted(url))
+        if state != "current":
+            connection.migrate(conn, url)
+    except psycopg.Error as error:
+        conn.close()
+        raise connection.mapped(error, url) from None
+    except BaseException:
+        conn.close()
+        raise
+    return PostgresEventStore(conn, url, busy_timeout)
