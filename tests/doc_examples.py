@@ -33,6 +33,8 @@ The conventions (test_docs.py runs them):
   `<!-- doctest: shell COMMAND -->` (bash runs COMMAND in the page's folder before
   the next block: the copies and tampering that the page describes in words),
   `<!-- doctest: env NAME=VALUE … -->` (variables for the rest of the page),
+  `<!-- doctest: skip-page REASON -->` (no example of the page runs: a page not yet
+  written for this harness; the reason says why, and it should not stay),
   `<!-- doctest: folder PATH -->` (the folder the page's text names, e.g.
   /tmp/docs-cmd: it and the test's folder both read as `<folder>` when compared).
 - The lines of stderr (`inventory: …`, an import's `line N: …`) are compared
@@ -136,6 +138,8 @@ def examples(text: str) -> list[Example]:
             directive = DIRECTIVE.match(line)
             if directive:
                 words = directive.group(1)
+                if words.startswith("skip-page"):
+                    return []
                 if words.startswith("env "):
                     env.update(dict(pair.split("=", 1) for pair in shlex.split(words[4:])))
                 elif words.startswith("folder "):
