@@ -37,7 +37,9 @@ from zoneinfo import ZoneInfo
 from common import (WORK, Result, import_cases, info_result, interleaved, inventory_argv, median,
                     remove_db, run, say)
 
-DATA = Path("/work/shared/data/online-retail")
+DATA = next((folder for folder in (Path(__file__).resolve().parents[2] / "shared" / "data" / "online-retail",
+                                  Path("/work/shared/data/online-retail")) if folder.is_dir()),
+            Path("/work/shared/data/online-retail"))
 FILES = {"non-uk": "online_retail_non_uk.csv", "first-20k": "online_retail_first_20k.csv"}
 SERVICE_CODES = frozenset({"POST", "DOT", "M", "D", "C2", "S", "BANK CHARGES", "AMAZONFEE", "CRUK", "PADS", "B"})
 LONDON = ZoneInfo("Europe/London")
