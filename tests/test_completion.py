@@ -41,8 +41,9 @@ def shop(tmp_path_factory):
 
 
 def test_command_names_and_options_complete(shop):
-    assert offered("inventory re", {"INVENTORY_DB": str(shop)}) == [
-        "remove", "revert", "reserve", "release", "reservations", "receive", "replay", "rebuild-projections"]
+    assert sorted(offered("inventory re", {"INVENTORY_DB": str(shop)})) == sorted([
+        "remove", "revert", "reserve", "release", "reservations", "receive", "replay", "report",
+        "rebuild-projections", "restore"])
     assert "--all-stores" in offered("inventory stock --a", {"INVENTORY_DB": str(shop)})
 
 

@@ -100,16 +100,21 @@ def info(ctx: typer.Context, as_json: Json = False) -> None:
         summary = store.summary()
     finally:
         store.close()
-    document = {"database": _without_password(settings.db), "backend": "sqlite", **summary._asdict()}
+    backend = "postgresql" if settings.is_postgres else "sqlite"
+    document = {"database": _without_password(settings.db), "backend": backend, **summary._asdict()}
     if as_json:
         render.print_json(document)
         return
     path = settings.db[len("file:"):].split("?")[0] if settings.db.startswith("file:") else settings.db
-    size = (f" ({render.plural(os.path.getsize(path), 'byte')})" if os.path.isfile(path)
-            else " (does not exist yet)")
+    if settings.is_postgres:
+        size = ""
+    elif os.path.isfile(path):
+        size = f" ({render.plural(os.path.getsize(path), 'byte')})"
+    else:
+        size = " (does not exist yet)"
     head = f"{summary.head_position}:{summary.head_hash}" if summary.head_hash else "none (no events yet)"
     rows = [
-        ("database", document["database"] + size), ("backend", "sqlite"),
+        ("database", document["database"] + size), ("backend", backend),
         ("schema version", str(summary.schema_version)), ("events", f"{summary.events:,}"),
         ("streams", f"{summary.streams:,}"), ("stores", f"{summary.stores:,}"), ("head", head),
     ]

@@ -11,13 +11,14 @@ from inventory_cli.storage.port import RecordedEvent
 
 from inventory_cli.storage.postgresql import connection
 from inventory_cli.storage.postgresql.log import EventLog
+from inventory_cli.storage.postgresql.overview import Overview
 from inventory_cli.storage.postgresql.projections import ProjectionQueries
 
 if TYPE_CHECKING:
     import psycopg
 
 
-class PostgresEventStore(EventLog, ProjectionQueries):
+class PostgresEventStore(EventLog, ProjectionQueries, Overview):
     """The PostgreSQL implementation of the storage port (storage/port.py)."""
 
     def __init__(self, conn: psycopg.Connection, url: str, busy_timeout: float) -> None:
