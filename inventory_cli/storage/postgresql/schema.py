@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from inventory_cli.storage.postgresql.feed_schema import FEED_DDL
+
 APPLICATION = "inventory-cli"
 
 # Our tables: any of them in a schema without our marker means another application's.
@@ -181,5 +183,5 @@ def _bytewise(ddl: str) -> str:
 
 # Each migration takes the schema from version i to i + 1 (list index i). Never edit a
 # released one: add a new one.
-MIGRATIONS: list[str] = [_bytewise(LOG_DDL + PROJECTIONS_DDL) + APPEND_FUNCTION]
+MIGRATIONS: list[str] = [_bytewise(LOG_DDL + PROJECTIONS_DDL) + APPEND_FUNCTION, FEED_DDL]
 CURRENT_VERSION = len(MIGRATIONS)
