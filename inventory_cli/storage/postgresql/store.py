@@ -13,12 +13,13 @@ from inventory_cli.storage.postgresql import connection
 from inventory_cli.storage.postgresql.log import EventLog
 from inventory_cli.storage.postgresql.overview import Overview
 from inventory_cli.storage.postgresql.projections import ProjectionQueries
+from inventory_cli.storage.postgresql.reports import Reports
 
 if TYPE_CHECKING:
     import psycopg
 
 
-class PostgresEventStore(EventLog, ProjectionQueries, Overview):
+class PostgresEventStore(EventLog, ProjectionQueries, Overview, Reports):
     """The PostgreSQL implementation of the storage port (storage/port.py)."""
 
     def __init__(self, conn: psycopg.Connection, url: str, busy_timeout: float) -> None:
@@ -30,20 +31,6 @@ class PostgresEventStore(EventLog, ProjectionQueries, Overview):
 
     def close(self) -> None:
         self.conn.close()
-
-    # -- reports (issue 18's SQL is SQLite's; its PostgreSQL twin is still to write) --------
-
-    def period_movements(self, store, product, *, by, since, until):  # noqa: ANN001, ANN201
-        raise self._no_reports()
-
-    def line_sales(self, store, *, after, until):  # noqa: ANN001, ANN201
-        raise self._no_reports()
-
-    def _no_reports(self) -> StorageError:
-        return StorageError(
-            f"`inventory report` does not work on a PostgreSQL database ({self.location}) yet; "
-            "export the log and restore it into a SQLite file to report on it. Nothing was written."
-        )
 
     def restore(self, events: Iterable[RecordedEvent]) -> int:
         """Load an exported log into this empty database; the number of events.
