@@ -305,3 +305,26 @@ def test_a_schema_of_version_1_gets_the_feed_tables_when_opened(pg_schema: PgSch
         assert [e.position for e in feed.read_after(0, 10)] == [1]
     finally:
         feed.close()
+
+
+def test_a_follower_whose_connection_was_cut_connects_again_listens_and_goes_on(pg_url: str) -> None:
+    store = writer(pg_url)
+    add(store)
+    feed = open_feed(pg_url, busy_timeout=10)
+    try:
+        assert [e.position for e in feed.read_after(0, 10)] == [1]
+        pid = feed.conn.info.backend_pid
+        with admin_connection() as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+        add(store)
+        assert readable(feed.wakeup_fileno(), HANG)  # the server's goodbye
+        assert feed.may_have_changed()
+        assert [e.position for e in feed.read_after(1, 10)] == [2]
+        assert feed.conn.info.backend_pid != pid
+        add(store)  # heard on the new connection
+        assert readable(feed.wakeup_fileno(), HANG)
+        assert feed.may_have_changed()
+        assert [e.position for e in feed.read_after(2, 10)] == [3]
+    finally:
+        feed.close()
+        store.close()

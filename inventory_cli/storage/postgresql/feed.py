@@ -68,7 +68,7 @@ class PostgresLogFeed:
         self.store = store
         self._notified = False
         self._listen()
-        self._head = self._query_one(_HEAD)
+        self._head = self._fetch(_HEAD)[0][0]
 
     @property
     def conn(self) -> psycopg.Connection:
@@ -96,40 +96,39 @@ class PostgresLogFeed:
         self.store._after_failure(error)
         return connection.mapped(error, self.store.url)
 
-    def _query_one(self, sql: str, params: tuple = ()) -> int:
+    def _fetch(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """One short statement's rows. A lost connection is made again (retried up to the
+        busy timeout, then StorageBusy) and listened on before the statement is repeated:
+        a server restart costs a follower a pause, not its run."""
         import psycopg
 
-        try:
-            return self.conn.execute(sql, params).fetchone()[0]  # type: ignore[index]
-        except psycopg.Error as error:
-            raise self._mapped(error) from None
+        for attempt in (1, 2):
+            if self.conn.closed:
+                self._listen()
+                self._notified = True  # what was announced meanwhile is unknown
+            try:
+                return self.conn.execute(sql, params).fetchall()
+            except psycopg.Error as error:
+                mapped = self._mapped(error)
+                if attempt == 2 or not self.conn.closed:
+                    raise mapped from None
+        raise AssertionError("unreachable")
 
     # -- following --------------------------------------------------------------------
 
     def read_after(self, position: int, limit: int) -> list[RecordedEvent]:
-        import psycopg
-
-        if self.conn.closed:
-            self._listen()
-        try:
-            rows = self.conn.execute(_READ_AFTER, (position, limit)).fetchall()
-        except psycopg.Error as error:
-            raise self._mapped(error) from None
         return [
             RecordedEvent(position, version, store, product, stored_event(type_name, quantity, data),
                           occurred_at, recorded_at, actor, key, hash_, data)
             for (position, version, store, product, type_name, quantity, data, occurred_at,
-                 recorded_at, actor, key, hash_) in rows
+                 recorded_at, actor, key, hash_) in self._fetch(_READ_AFTER, (position, limit))
         ]
 
     def may_have_changed(self) -> bool:
         """A notification for this schema arrived, or (the fallback) the head moved."""
-        if self.conn.closed:  # lost: listen again on a new connection, and look
-            self._listen()
-            self._notified = True
         self._drain_notifications()
+        head = self._fetch(_HEAD)[0][0]
         notified, self._notified = self._notified, False
-        head = self._query_one(_HEAD)
         moved, self._head = head != self._head, head
         return notified or moved
 
@@ -137,12 +136,13 @@ class PostgresLogFeed:
         """Read what the socket holds (so that it stops being readable) and note ours."""
         import psycopg
 
+        if self.conn.closed:
+            return
         pgconn = self.conn.pgconn
         try:
             pgconn.consume_input()
-        except psycopg.Error:
-            self.store._after_failure(psycopg.OperationalError("connection lost"))
-            self._notified = True  # the next read reconnects (or says why it cannot)
+        except psycopg.Error:  # lost: the next statement connects again
+            self.conn.close()
             return
         while (notify := pgconn.notifies()) is not None:
             if notify.extra.decode("utf-8", "replace") == self._schema:
@@ -155,18 +155,15 @@ class PostgresLogFeed:
     # -- consumers ----------------------------------------------------------------------
 
     def consumer_position(self, consumer: str) -> int | None:
-        import psycopg
-
-        try:
-            row = self.conn.execute("SELECT position FROM consumers WHERE consumer = %s", (consumer,)).fetchone()
-        except psycopg.Error as error:
-            raise self._mapped(error) from None
-        return None if row is None else row[0]
+        rows = self._fetch("SELECT position FROM consumers WHERE consumer = %s", (consumer,))
+        return rows[0][0] if rows else None
 
     def save_position(self, consumer: str, position: int, *, wait: bool) -> bool:
         """One upsert in a transaction of its own; it touches no table writers use."""
         import psycopg
 
+        if self.conn.closed:
+            self._listen()
         try:
             with self.conn.transaction():
                 if not wait:
@@ -187,13 +184,7 @@ class PostgresLogFeed:
 
     def consumers(self) -> list[ConsumerPosition]:
         """Every saved follower position, by name, with its lag behind the head."""
-        import psycopg
-
-        try:
-            rows = self.conn.execute(_CONSUMERS).fetchall()
-        except psycopg.Error as error:
-            raise self._mapped(error) from None
-        return [ConsumerPosition(*row) for row in rows]
+        return [ConsumerPosition(*row) for row in self._fetch(_CONSUMERS)]
 
     # -- metrics ------------------------------------------------------------------------
 
@@ -205,6 +196,8 @@ class PostgresLogFeed:
         """
         import psycopg
 
+        if self.conn.closed:
+            self._listen()
         conn = self.conn
         try:
             with conn.transaction():
