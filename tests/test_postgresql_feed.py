@@ -313,7 +313,7 @@ def test_a_follower_whose_connection_was_cut_connects_again_listens_and_goes_on(
     feed = open_feed(pg_url, busy_timeout=10)
     try:
         assert [e.position for e in feed.read_after(0, 10)] == [1]
-        pid = feed.conn.info.backend_pid
+        pid, fd = feed.conn.info.backend_pid, feed.wakeup_fileno()
         with admin_connection() as admin:
             assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
         add(store)
@@ -321,6 +321,9 @@ def test_a_follower_whose_connection_was_cut_connects_again_listens_and_goes_on(
         assert feed.may_have_changed()
         assert [e.position for e in feed.read_after(1, 10)] == [2]
         assert feed.conn.info.backend_pid != pid
+        # The descriptor the relay polls is the same one, now on the new connection.
+        assert feed.wakeup_fileno() == fd
+        assert not readable(fd, 0)
         add(store)  # heard on the new connection
         assert readable(feed.wakeup_fileno(), HANG)
         assert feed.may_have_changed()

@@ -14,6 +14,7 @@ call, so a follower never holds back writers or VACUUM.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from inventory_cli.storage.chain import stored_event
@@ -67,6 +68,7 @@ class PostgresLogFeed:
     def __init__(self, store: PostgresEventStore) -> None:
         self.store = store
         self._notified = False
+        self._wake_fd: int | None = None
         self._listen()
         self._head = self._fetch(_HEAD)[0][0]
 
@@ -86,6 +88,12 @@ class PostgresLogFeed:
             conn.execute(f"LISTEN {feed_schema.CHANNEL}")
         except psycopg.Error as error:
             raise self._mapped(error) from None
+        # The caller polls one descriptor for the whole run: a duplicate of the socket,
+        # pointed at the new one after a reconnection.
+        if self._wake_fd is None:
+            self._wake_fd = os.dup(conn.fileno())
+        else:
+            os.dup2(conn.fileno(), self._wake_fd)
 
     def _on_notify(self, notify: psycopg.Notify) -> None:
         """Called by psycopg for notifications that arrive while a statement runs."""
@@ -149,8 +157,9 @@ class PostgresLogFeed:
                 self._notified = True
 
     def wakeup_fileno(self) -> int | None:
-        """The connection's socket: readable when a notification (or anything else) arrives."""
-        return None if self.conn.closed else self.conn.fileno()
+        """The connection's socket (the same number for the whole run, reconnections included):
+        readable when a notification, or anything else, arrives."""
+        return self._wake_fd
 
     # -- consumers ----------------------------------------------------------------------
 
@@ -246,6 +255,9 @@ class PostgresLogFeed:
             raise self._mapped(error) from None
 
     def close(self) -> None:
+        if self._wake_fd is not None:
+            os.close(self._wake_fd)
+            self._wake_fd = None
         self.store.close()
 
 
