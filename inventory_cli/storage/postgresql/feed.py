@@ -25,7 +25,7 @@ from inventory_cli.storage.postgresql import connection, feed_schema
 if TYPE_CHECKING:
     import psycopg
 
-    from inventory_cli.storage.empty import EmptyFeed
+    from inventory_cli.storage.empty import EmptyFeed, EmptyStore
     from inventory_cli.storage.postgresql.store import PostgresEventStore
 
 POLL_INTERVAL = 1.0  # seconds: the longest a lost notification can delay a follower
@@ -47,10 +47,15 @@ _SAVE = (
 
 def open_feed(url: str, *, busy_timeout: float) -> PostgresLogFeed | EmptyFeed:
     """The feed of the schema at ``url``; an EmptyFeed when it holds no log yet."""
-    from inventory_cli.storage.empty import EmptyFeed, EmptyStore
     from inventory_cli.storage.postgresql.store import open_store
 
-    store = open_store(url, create=False, busy_timeout=busy_timeout)
+    return feed_of(open_store(url, create=False, busy_timeout=busy_timeout))
+
+
+def feed_of(store: PostgresEventStore | EmptyStore) -> PostgresLogFeed | EmptyFeed:
+    """The feed on a store opened without ``create`` (it takes the store's connection)."""
+    from inventory_cli.storage.empty import EmptyFeed, EmptyStore
+
     if isinstance(store, EmptyStore):
         return EmptyFeed()
     try:
