@@ -212,10 +212,21 @@ def test_backup_of_a_server_is_a_usage_error_pointing_to_pg_dump_and_export(pg_u
     assert not (tmp_path / "copy.db").exists()
 
 
-def test_what_is_not_there_yet_on_a_server_says_so_instead_of_crashing(pg_url) -> None:
-    assert _invoke(pg_url, "add", "A", "1").exit_code == 0
-    done = _invoke(pg_url, "report", "movements", "--all-stores")
-    assert done.exit_code == 74 and "does not work on a PostgreSQL database" in done.stderr
-    for argv in (("export", "--follow"), ("consumers",), ("metrics",)):
-        done = _invoke(pg_url, *argv)
-        assert done.exit_code == 2 and "export --after-position" in done.stderr
+def test_reports_consumers_and_metrics_answer_on_a_server(pg_url) -> None:
+    import json
+
+    assert _invoke(pg_url, "add", "A", "5").exit_code == 0
+    assert _invoke(pg_url, "remove", "A", "2").exit_code == 0
+    done = _invoke(pg_url, "report", "movements", "--json")
+    assert done.exit_code == 0, done.stderr
+    [row] = json.loads(done.stdout)
+    assert (row["product"], row["added"], row["removed"], row["on_hand_end"]) == ("A", 5, 2, 3)
+    done = _invoke(pg_url, "export", "--consumer", "warehouse")
+    assert done.exit_code == 0, done.stderr
+    assert [json.loads(line)["position"] for line in done.stdout.splitlines()] == [1, 2]
+    assert json.loads(_invoke(pg_url, "consumers", "--json").stdout) == [
+        {"consumer": "warehouse", "position": 2, "lag": 0}]
+    assert _invoke(pg_url, "export", "--consumer", "warehouse").stdout == ""  # resumes after 2
+    metrics = _invoke(pg_url, "metrics")
+    assert metrics.exit_code == 0, metrics.stderr
+    assert "inventory_head_position 2.0" in metrics.stdout

@@ -62,10 +62,9 @@ class Settings:
     def open_feed(self):  # -> LogFeed (SqliteLogFeed | EmptyFeed)
         """The log as a feed, for export --follow/--consumer, consumers and metrics."""
         if self.is_postgres:
-            raise UsageProblem(
-                "export --follow/--consumer, consumers and metrics do not work on a PostgreSQL "
-                "database yet; poll with export --after-position N instead."
-            )
+            from inventory_cli.storage.postgresql.feed import feed_of
+
+            return feed_of(_open_postgres(self.db, create=False, busy_timeout=self.busy_timeout()))
         from inventory_cli.storage.sqlite.feed import open_feed
 
         return open_feed(self.db, busy_timeout=self.busy_timeout())
