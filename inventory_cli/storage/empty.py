@@ -26,6 +26,7 @@ from inventory_cli.storage.port import (
     StockLine,
     StoreTotals,
     StreamInfo,
+    VerifyReport,
 )
 
 
@@ -183,6 +184,9 @@ class EmptyStore:
 
     def revert_of(self, stream_id: int, position: int) -> int | None:
         return None
+
+    def verify(self, anchor: tuple[int, str] | None = None) -> VerifyReport:
+        return VerifyReport(self.verify_chain(anchor), self.check_projections())
 
 
 class EmptyFeed:

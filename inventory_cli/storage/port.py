@@ -159,6 +159,12 @@ class LineSales(NamedTuple):
     product: str
     sold: int
 
+class VerifyReport(NamedTuple):
+    """What ``verify`` finds: the hash chain, and the projections compared with the log."""
+
+    chain: ChainReport
+    projections: RebuildReport
+
 
 class EventStore(Protocol):
     # -- the write side: everything below runs inside ``write()`` -------------------
@@ -273,6 +279,11 @@ class EventStore(Protocol):
     def line_sales(self, store: str | None, *, after: str, until: str) -> list[LineSales]:
         """Units sold (StockRemoved with reason sold, ReservationFulfilled) per stream,
         occurred after ``after`` and up to ``until``; streams without sales are left out."""
+
+    def verify(self, anchor: tuple[int, str] | None = None) -> VerifyReport:
+        """verify_chain and check_projections of one state of the log (a backend may
+        run the two side by side)."""
+
 
 # -- following the log (export --follow, consumers, metrics) ---------------------------
 

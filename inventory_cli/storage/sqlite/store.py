@@ -20,10 +20,11 @@ from inventory_cli.storage.port import (
     StockLine,
     StoreTotals,
     StreamInfo,
+    VerifyReport,
 )
 from inventory_cli.storage.sqlite import overview
 from inventory_cli.storage.sqlite.log import EventLog
-from inventory_cli.storage.sqlite.projections import Projections
+from inventory_cli.storage.sqlite.projections import Projections, check_beside
 from inventory_cli.storage.sqlite.reports import Reports
 
 
@@ -256,6 +257,21 @@ class SqliteEventStore:
 
     def revert_of(self, stream_id: int, position: int) -> int | None:
         return overview.revert_of(self.conn, stream_id, position)
+
+    def verify(self, anchor: tuple[int, str] | None = None) -> VerifyReport:
+        """The chain, recomputed here in Python, while a second connection compares the
+        projections in SQL on the other core (sqlite3 releases the GIL as SQLite works).
+        Both read the same state when they see the same head; otherwise the check runs
+        again here, after the chain."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            beside = pool.submit(check_beside, self.location)
+            chain = self.verify_chain(anchor)
+            checked = beside.result()
+        if checked is not None and checked[0] == (chain.head_position, chain.head_hash or None):
+            return VerifyReport(chain, checked[1])
+        return VerifyReport(chain, self.check_projections())
 
 
 def is_undecodable(error: sqlite3.Error) -> bool:
