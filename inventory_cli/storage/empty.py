@@ -20,6 +20,8 @@ from inventory_cli.storage.port import (
     FeedFigures,
     KeyRecord,
     LogSummary,
+
+    LoadedStream,
     NewEvent,
     RebuildReport,
     RecordedEvent,
@@ -187,6 +189,16 @@ class EmptyStore:
 
     def verify(self, anchor: tuple[int, str] | None = None) -> VerifyReport:
         return VerifyReport(self.verify_chain(anchor), self.check_projections())
+
+    def load_stream(self, store: str, product: str) -> LoadedStream:
+        raise self._refuse()
+
+    def load_stream_by_id(self, stream_id: int) -> LoadedStream:
+        raise StorageError(f"No stream {stream_id}: the database {self.location} does not exist yet.")
+
+    def write_snapshots(self, snapshots: Sequence[tuple[int, int, str]]) -> None:
+        if snapshots:
+            raise self._refuse()
 
 
 class EmptyFeed:

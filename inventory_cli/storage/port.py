@@ -88,6 +88,16 @@ class StreamInfo(NamedTuple):
     product: str
 
 
+class LoadedStream(NamedTuple):
+    """What a writer folds to decide: a checked snapshot's state (if any) and the events after it."""
+
+    info: StreamInfo
+    snapshot: str | None  # the state text (domain/snapshots.py) at snapshot_version
+    snapshot_version: int  # 0 without a snapshot
+    events: list[Event]  # after snapshot_version, in version order
+    last_occurred_at: str  # of the stream's last event ("" if none)
+
+
 class KeyRecord(NamedTuple):
     """The command an idempotency key was first used for."""
 
@@ -283,6 +293,16 @@ class EventStore(Protocol):
     def verify(self, anchor: tuple[int, str] | None = None) -> VerifyReport:
         """verify_chain and check_projections of one state of the log (a backend may
         run the two side by side)."""
+
+    def load_stream(self, store: str, product: str) -> LoadedStream:
+        """The stream (created if new) from its snapshot, when one passes its check,
+        and the events after it; else every event (snapshot None)."""
+
+    def load_stream_by_id(self, stream_id: int) -> LoadedStream: ...
+
+    def write_snapshots(self, snapshots: Sequence[tuple[int, int, str]]) -> None:
+        """Store (stream id, version, state text) snapshots in the open write transaction,
+        after the events up to each version."""
 
 
 # -- following the log (export --follow, consumers, metrics) ---------------------------

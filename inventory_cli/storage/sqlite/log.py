@@ -10,7 +10,8 @@ from hashlib import sha256
 from inventory_cli.domain.events import Event
 from inventory_cli.storage.chain import GENESIS, HASHED_COLUMNS_SQL, event_hash, payload, stored_event
 from inventory_cli.storage.errors import ConcurrencyConflict
-from inventory_cli.storage.port import ChainReport, NewEvent, RecordedEvent, StreamInfo
+from inventory_cli.storage.port import ChainReport, LoadedStream, NewEvent, RecordedEvent, StreamInfo
+from inventory_cli.storage.sqlite.snapshots import checksum as snapshot_checksum
 from inventory_cli.storage.sqlite.where import Where
 
 # Event types that other projections than `stock` follow (see projections.write_side_tables).
@@ -82,6 +83,45 @@ class EventLog:
         if rows[0][1] is None:  # a stream without events (none is written so, but be lenient)
             return info, [], ""
         return info, [stored_event(t, q, d) for _, t, q, d, _ in rows], rows[-1][4]
+
+    def load_stream(self, store: str, product: str) -> LoadedStream:
+        """The stream (created if new) from its snapshot, if its checksum holds, and the
+        events after it, in one query; every event when there is no snapshot to trust."""
+        loaded = self._load("s.store = ? AND s.product = ?", (store, product))
+        return loaded or LoadedStream(self._create_stream(store, product), None, 0, [], "")
+
+    def load_stream_by_id(self, stream_id: int) -> LoadedStream:
+        loaded = self._load("s.stream_id = ?", (stream_id,))
+        if loaded is None:
+            raise LookupError(f"no stream {stream_id}")
+        return loaded
+
+    def _load(self, where: str, params: tuple) -> LoadedStream | None:
+        # The snapshot's state comes with the first event after it only (or alone when none
+        # follows), not repeated on every row; h is the event the snapshot folded last.
+        rows = self._cursor.execute(
+            "SELECT s.stream_id, s.store, s.product, n.version,"
+            " CASE WHEN e.version IS NULL OR e.version = n.version + 1 THEN n.state END,"
+            " n.checksum, h.hash, h.occurred_at, e.type, e.quantity, e.data, e.occurred_at"
+            " FROM streams AS s LEFT JOIN snapshots AS n ON n.stream_id = s.stream_id"
+            " LEFT JOIN events AS h ON h.stream_id = s.stream_id AND h.version = n.version"
+            " LEFT JOIN events AS e ON e.stream_id = s.stream_id AND e.version > coalesce(n.version, 0)"
+            f" WHERE {where} ORDER BY e.version",
+            params,
+        ).fetchall()
+        if not rows:
+            return None
+        stream_id, store, product, version, state, stored_checksum, event_hash, at = rows[0][:8]
+        self._names[stream_id] = (store, product)
+        info = StreamInfo(stream_id, store, product)
+        if version is not None and (
+            state is None or event_hash is None or snapshot_checksum(event_hash, state) != stored_checksum
+        ):
+            return LoadedStream(info, None, 0, *self.stream_events(stream_id))
+        if rows[0][8] is None:  # no event after the snapshot (or none at all)
+            return LoadedStream(info, state, version or 0, [], at or "")
+        return LoadedStream(info, state, version or 0,
+                            [stored_event(t, q, d) for *_, t, q, d, _ in rows], rows[-1][11])
 
     def stream_by_id(self, stream_id: int) -> StreamInfo:
         store, product = self.conn.execute(

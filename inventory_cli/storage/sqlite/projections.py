@@ -16,7 +16,7 @@ from inventory_cli.domain.events import (
     TransferShipped,
 )
 from inventory_cli.storage.port import KeyRecord, RebuildReport, StockLine
-from inventory_cli.storage.sqlite import schema
+from inventory_cli.storage.sqlite import schema, snapshots
 from inventory_cli.storage.sqlite.log import SideEvent
 from inventory_cli.storage.sqlite.where import Where
 
@@ -219,6 +219,7 @@ class Projections:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 folded = pool.submit(fold_stock_beside, self.location, head)
                 schema.replace_projections(self.conn, schema.PROJECTION_TABLES, folded.result)
+            snapshots.rebuild(self.conn)
             return RebuildReport(head, self._stream_count(), [])
 
     def check(self, head: int) -> RebuildReport:
@@ -236,6 +237,7 @@ class Projections:
             differences: list[dict[str, object]] = []
             for table, key in schema.PROJECTION_TABLES.items():
                 differences += self._table_differences(table, key)
+            differences += snapshots.differences(self.conn)
             streams = self._stream_count()
             for table in schema.PROJECTION_TABLES:
                 self.conn.execute(f"DROP TABLE temp.{table}_expected")

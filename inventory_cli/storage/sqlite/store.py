@@ -14,6 +14,8 @@ from inventory_cli.storage.port import (
     ChainReport,
     KeyRecord,
     LogSummary,
+
+    LoadedStream,
     NewEvent,
     RebuildReport,
     RecordedEvent,
@@ -23,6 +25,8 @@ from inventory_cli.storage.port import (
     VerifyReport,
 )
 from inventory_cli.storage.sqlite import overview
+
+from inventory_cli.storage.sqlite import snapshots as snapshot_rows
 from inventory_cli.storage.sqlite.log import EventLog
 from inventory_cli.storage.sqlite.projections import Projections, check_beside
 from inventory_cli.storage.sqlite.reports import Reports
@@ -272,6 +276,16 @@ class SqliteEventStore:
         if checked is not None and checked[0] == (chain.head_position, chain.head_hash or None):
             return VerifyReport(chain, checked[1])
         return VerifyReport(chain, self.check_projections())
+
+    def load_stream(self, store: str, product: str) -> LoadedStream:
+        return self.log.load_stream(store, product)
+
+    def load_stream_by_id(self, stream_id: int) -> LoadedStream:
+        return self.log.load_stream_by_id(stream_id)
+
+    def write_snapshots(self, snapshots: Sequence[tuple[int, int, str]]) -> None:
+        if snapshots:
+            snapshot_rows.write(self.conn, snapshots)
 
 
 def is_undecodable(error: sqlite3.Error) -> bool:
