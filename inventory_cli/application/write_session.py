@@ -125,6 +125,9 @@ class WriteSession:
         self._position = self._store.head_position()
         self._touched: dict[int, _Stream] = {}
         self._keys: dict[str, KeyRecord] = {}
+        # Keys looked up ahead (prefetch_keys) in this transaction: stored, or not stored.
+        self._stored_keys: dict[str, KeyRecord] = {}
+        self._unused_keys: set[str] = set()
         self._new_reservations: dict[str, int] = {}
         self._new_transfers: dict[str, int] = {}  # transfer id -> receiving stream id
         self._reverted: dict[int, int] = {}  # position reverted -> position of its revert, not yet flushed
@@ -144,7 +147,9 @@ class WriteSession:
             stamp = self._unkeyed if actor is self.actor else Stamp(None, None, actor)
         else:
             stamp = Stamp(key, content_hash(command), actor)
-            earlier = self._keys.get(key) or self._store.find_key(key)
+            earlier = self._keys.get(key) or (
+                None if key in self._unused_keys else self._stored_keys.get(key) or self._store.find_key(key)
+            )
             if earlier is not None:
                 if earlier.command_hash != stamp.command_hash:
                     raise IdempotencyConflict(
@@ -157,8 +162,17 @@ class WriteSession:
             self._emit(stream, event, occurred_at, stamp)
         # `stream` is now the one of the command's last event: its line answers.
         if key is not None:
+            self._unused_keys.discard(key)
             self._keys[key] = KeyRecord(key, stamp.command_hash, stream.info.stream_id, self._position)  # type: ignore[arg-type]
         return Outcome(self._position, stream, details)
+
+    def prefetch_keys(self, keys: list[str]) -> None:
+        """Look up many idempotency keys at once, before their commands execute."""
+        wanted = [key for key in keys if key not in self._keys]
+        if wanted:
+            found = self._store.find_keys(wanted)
+            self._stored_keys.update(found)
+            self._unused_keys.update(key for key in wanted if key not in found)
 
     def expire_overdue(self, stream_id: int) -> int:
         """Release the stream's overdue reservations; the number released."""

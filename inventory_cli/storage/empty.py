@@ -200,6 +200,9 @@ class EmptyStore:
         if snapshots:
             raise self._refuse()
 
+    def find_keys(self, keys: Sequence[str]) -> dict[str, KeyRecord]:
+        return {}
+
 
 class EmptyFeed:
     """The feed of a database that does not exist yet: no events, no consumers."""

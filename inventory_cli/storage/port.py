@@ -304,6 +304,9 @@ class EventStore(Protocol):
         """Store (stream id, version, state text) snapshots in the open write transaction,
         after the events up to each version."""
 
+    def find_keys(self, keys: Sequence[str]) -> dict[str, KeyRecord]:
+        """find_key for many keys in one round trip: the records of those stored."""
+
 
 # -- following the log (export --follow, consumers, metrics) ---------------------------
 

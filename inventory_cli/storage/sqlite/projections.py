@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -117,6 +118,14 @@ class Projections:
             (key,),
         ).fetchone()
         return None if row is None else KeyRecord(*row)
+
+    def find_keys(self, keys: Sequence[str]) -> dict[str, KeyRecord]:
+        rows = self.conn.execute(
+            "SELECT key, command_hash, stream_id, position FROM idempotency_keys"
+            " WHERE key IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(keys)),),
+        )
+        return {row[0]: KeyRecord(*row) for row in rows}
 
     def stock_lines(
         self, store: str | None, product: str | None, *, low: bool = False

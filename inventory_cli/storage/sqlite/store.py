@@ -287,6 +287,9 @@ class SqliteEventStore:
         if snapshots:
             snapshot_rows.write(self.conn, snapshots)
 
+    def find_keys(self, keys: Sequence[str]) -> dict[str, KeyRecord]:
+        return self.projections.find_keys(keys)
+
 
 def is_undecodable(error: sqlite3.Error) -> bool:
     """True for a text column holding bytes that are not UTF-8 (only a change made
