@@ -41,6 +41,8 @@ GOALS = {
     "retail": "retail",           # 7: the Online Retail year
     "feed": "goal_feed",          # the feed: follower latency, metrics against stock
     "reports": "goal_reports",    # 8: report movements against rebuild-projections
+    "streams": "goal_streams",    # issue 15, 1: a command on streams of 1K-1M events
+    "verify": "goal_verify",      # issue 15, 5: verify against a plain chain loop
 }
 
 
