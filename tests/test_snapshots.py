@@ -49,6 +49,8 @@ def test_a_snapshot_and_the_events_after_it_are_the_full_fold(history, draw):
         run_history(path, history)
         log = read_log(path)
         streams = sorted({(row[1], row[2]) for row in log})
+        if not streams:  # every command was refused: nothing to snapshot
+            return
         shutil.copyfile(path, plain)  # the same log, never given a snapshot
         store = open_store(str(path), create=False)
         try:
