@@ -126,6 +126,11 @@ def _refusal(error: BaseException) -> BaseException | None:
 
 
 def _first_line(error: BaseException) -> str:
+    """The server's own message (not the SQL quoted after it), or libpq's last line."""
+    diag = getattr(error, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    if primary:
+        return primary
     lines = str(error).strip().splitlines()
     text = lines[-1].strip() if lines else type(error).__name__
     return text.split("FATAL:", 1)[-1].strip()
@@ -137,6 +142,28 @@ def is_lost_connection(error: BaseException, conn: psycopg.Connection | None) ->
     if isinstance(error, psycopg.OperationalError) and error.sqlstate is None:
         return True
     return conn is not None and conn.closed
+
+
+def close_if_lost(conn: psycopg.Connection, error: BaseException) -> None:
+    """Close a connection that ``error`` says is lost, so that the next use makes a new one."""
+    if is_lost_connection(error, conn):
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 (already broken)
+            pass
+
+
+def rollback_quietly(conn: psycopg.Connection) -> None:
+    """End a failed transaction; a connection that cannot even do that is closed."""
+    import psycopg
+
+    if conn.closed:
+        return
+    try:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+    except psycopg.Error:
+        conn.close()
 
 
 def mapped(error: BaseException, url: str, *, writing: bool = False) -> Exception:
@@ -240,28 +267,50 @@ def schema_state(conn: psycopg.Connection, url: str) -> str:
 
 
 def migrate(conn: psycopg.Connection, url: str) -> bool:
-    """Create or upgrade the tables in one transaction; False if they were current already."""
+    """Create or upgrade the tables in a transaction of their own; False if they were current."""
+    with conn.transaction():
+        return create_tables(conn, url)
+
+
+def begin_with_tables(conn: psycopg.Connection, url: str) -> None:
+    """BEGIN, then create or upgrade the tables in that transaction: the first write that
+    follows commits them with its events, or its refusal rolls them back with it."""
     import psycopg
 
-    name, exists = first_schema(conn)
     try:
-        with conn.transaction():
-            conn.execute(schema.MIGRATION_LOCK_SQL, (name,))
-            if not exists:
-                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(name)}")
-            state = schema_state(conn, url)  # again, under the lock: another writer may have won
-            if state == "current":
-                return False
-            version = 0
-            if state == "old":
-                version = conn.execute("SELECT version FROM inventory_schema").fetchone()[0]  # type: ignore[index]
-            for script in schema.MIGRATIONS[version:]:
-                conn.execute(script)  # type: ignore[arg-type]
-            conn.execute(
-                "INSERT INTO inventory_schema (application, version) VALUES (%s, %s)"
-                " ON CONFLICT (application) DO UPDATE SET version = excluded.version",
-                (schema.APPLICATION, schema.CURRENT_VERSION),
-            )
+        conn.execute("BEGIN")
+        create_tables(conn, url)
+    except BaseException as error:
+        close_if_lost(conn, error)
+        rollback_quietly(conn)
+        if isinstance(error, psycopg.Error):
+            raise mapped(error, url, writing=True) from None
+        raise
+
+
+def create_tables(conn: psycopg.Connection, url: str) -> bool:
+    """Inside the caller's transaction: create or upgrade the tables (DDL is transactional, so
+    they vanish if the transaction rolls back); False if they were current already."""
+    import psycopg
+
+    name, _ = first_schema(conn)
+    try:
+        conn.execute(schema.MIGRATION_LOCK_SQL, (name,))
+        if not first_schema(conn)[1]:  # looked at under the lock: another writer may have made it
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(name)}")
+        state = schema_state(conn, url)  # again, under the lock: another writer may have won
+        if state == "current":
+            return False
+        version = 0
+        if state == "old":
+            version = conn.execute("SELECT version FROM inventory_schema").fetchone()[0]  # type: ignore[index]
+        for script in schema.MIGRATIONS[version:]:
+            conn.execute(script)  # type: ignore[arg-type]
+        conn.execute(
+            "INSERT INTO inventory_schema (application, version) VALUES (%s, %s)"
+            " ON CONFLICT (application) DO UPDATE SET version = excluded.version",
+            (schema.APPLICATION, schema.CURRENT_VERSION),
+        )
     except psycopg.errors.InsufficientPrivilege as error:
         raise StorageError(
             f"The role may not create inventory's tables in schema {name!r} at {redacted(url)} "

@@ -47,11 +47,15 @@ class _WriteTransaction:
         store._proposed_first = None
         store._name_cursors = {}
         store._names_now = {}
+        begun = store.tables_pending  # then BEGIN and the tables, before the pipeline (DDL scripts)
+        if begun:
+            connection.begin_with_tables(store.conn, store.url)
         self.pipeline = store.conn.pipeline()
         self.pipeline.__enter__()
         store._in_write = True
         try:
-            store.conn.execute("BEGIN")
+            if not begun:
+                store.conn.execute("BEGIN")
             store._now, store._head = store.conn.execute(_CLOCK_AND_HEAD).fetchone()  # type: ignore[misc]
         except BaseException as error:
             self.__exit__(type(error), error, None)
@@ -73,13 +77,15 @@ class _WriteTransaction:
                 store._shift = 0
                 raise connection.mapped(error, store.url, writing=True) from None
         else:
+            if kind is None:
+                store.tables_pending = False  # committed with this write, if it made them
             if kind is None and store._append_cursor is not None:
                 first = store._append_cursor.fetchone()[0]
                 store._shift = first - store._proposed_first
         finally:
             store._append_cursor = None
         if kind is not None:
-            store._rollback_quietly()
+            connection.rollback_quietly(store.conn)
             if isinstance(value, psycopg.Error):
                 raise connection.mapped(value, store.url, writing=True) from None
 
@@ -90,6 +96,7 @@ class EventLog(ProjectionWrites):
     conn: psycopg.Connection
     url: str
     busy_timeout: float
+    tables_pending: bool
 
     def _init_log(self) -> None:
         self._in_write = False
@@ -111,22 +118,7 @@ class EventLog(ProjectionWrites):
             self.conn = connection.connect(self.url, self.busy_timeout)
 
     def _after_failure(self, error: BaseException) -> None:
-        if connection.is_lost_connection(error, self.conn):
-            try:
-                self.conn.close()
-            except Exception:  # noqa: BLE001 (already broken)
-                pass
-
-    def _rollback_quietly(self) -> None:
-        import psycopg
-
-        if self.conn.closed:
-            return
-        try:
-            if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                self.conn.execute("ROLLBACK")
-        except psycopg.Error:
-            self.conn.close()
+        connection.close_if_lost(self.conn, error)
 
     # -- transactions -----------------------------------------------------------------------
 

@@ -22,11 +22,15 @@ if TYPE_CHECKING:
 class PostgresEventStore(EventLog, ProjectionQueries, Overview, Reports):
     """The PostgreSQL implementation of the storage port (storage/port.py)."""
 
-    def __init__(self, conn: psycopg.Connection, url: str, busy_timeout: float) -> None:
+    def __init__(
+        self, conn: psycopg.Connection, url: str, busy_timeout: float, *, tables_pending: bool = False
+    ) -> None:
         self.conn = conn
         self.url = url
         self.location = connection.redacted(url)
         self.busy_timeout = busy_timeout
+        # True until a write commits the tables it created (or upgraded) in its own transaction.
+        self.tables_pending = tables_pending
         self._init_log()
 
     def close(self) -> None:
@@ -40,7 +44,9 @@ class PostgresEventStore(EventLog, ProjectionQueries, Overview, Reports):
         from inventory_cli.storage.postgresql.restore import NotEmpty, restore_log
 
         try:
-            return restore_log(self.conn, self.url, events)
+            count = restore_log(self.conn, self.url, events, create_tables=self.tables_pending)
+            self.tables_pending = False
+            return count
         except NotEmpty:
             raise TargetNotEmpty(
                 f"The database at {self.location} already has events; restore loads into an empty "
@@ -48,13 +54,17 @@ class PostgresEventStore(EventLog, ProjectionQueries, Overview, Reports):
             ) from None
 
 
-def open_store(url: str, *, create: bool, busy_timeout: float = 30.0) -> PostgresEventStore | EmptyStore:
+def open_store(
+    url: str, *, create: bool, busy_timeout: float = 30.0, defer_tables: bool = False
+) -> PostgresEventStore | EmptyStore:
     """Connect to the server at ``url`` and check (or, with ``create``, make) the schema.
 
     A schema with none of our tables, opened with ``create`` false, is an EmptyStore:
     a query on a database that does not exist yet answers with nothing and creates
-    nothing. Raises StorageError for a schema that is not ours or is too new, and
-    StorageBusy when the server stays unreachable for ``busy_timeout`` seconds.
+    nothing. With ``defer_tables`` the tables are made in the first write's (or the
+    restore's) own transaction, so that a refused one leaves none behind; until then
+    only writes may be called. Raises StorageError for a schema that is not ours or is
+    too new, and StorageBusy when the server stays unreachable for ``busy_timeout`` seconds.
     """
     import psycopg
 
@@ -64,7 +74,7 @@ def open_store(url: str, *, create: bool, busy_timeout: float = 30.0) -> Postgre
         if state == "empty" and not create:
             conn.close()
             return EmptyStore(connection.redacted(url))
-        if state != "current":
+        if state != "current" and not (create and defer_tables):
             connection.migrate(conn, url)
     except psycopg.Error as error:
         conn.close()
@@ -72,4 +82,4 @@ def open_store(url: str, *, create: bool, busy_timeout: float = 30.0) -> Postgre
     except BaseException:
         conn.close()
         raise
-    return PostgresEventStore(conn, url, busy_timeout)
+    return PostgresEventStore(conn, url, busy_timeout, tables_pending=state != "current")
