@@ -57,7 +57,7 @@ def run_expiry(store: EventStore, actor: str = "unknown", clock: Callable[[], st
     """Release every overdue reservation of every store, each exactly once; the number released."""
     for attempt in range(MAX_ATTEMPTS):
         try:
-            with store.write():
+            with store.write(bulk=True):  # any number of streams
                 session = WriteSession(store, (clock or store.now)(), actor)
                 released = sum(
                     session.expire_overdue(stream_id) for stream_id in store.overdue_streams(session.now)

@@ -102,7 +102,7 @@ def run_import(
     for batch in _batches(source, None if dry_run else batch_size):
         committed = report.applied
         try:
-            with store.write():
+            with store.write(bulk=True):
                 # One session for all batches: streams stay in memory between them.
                 now = (clock or store.now)()  # a server's clock where there is one
                 if session is None:

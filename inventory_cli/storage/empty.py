@@ -38,7 +38,7 @@ class EmptyStore:
     def close(self) -> None:
         pass
 
-    def write(self) -> AbstractContextManager[None]:
+    def write(self, *, bulk: bool = False) -> AbstractContextManager[None]:
         """A transaction with nothing in it: only reads may happen inside."""
         return nullcontext()
 

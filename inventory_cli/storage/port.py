@@ -163,8 +163,12 @@ class LineSales(NamedTuple):
 
 class EventStore(Protocol):
     # -- the write side: everything below runs inside ``write()`` -------------------
-    def write(self) -> AbstractContextManager[None]:
-        """One exclusive write transaction: commit on success, roll back on error."""
+    def write(self, *, bulk: bool = False) -> AbstractContextManager[None]:
+        """One exclusive write transaction: commit on success, roll back on error.
+
+        ``bulk``: it may touch any number of streams (an import batch, expire), so it
+        holds off every other writer at once rather than stream by stream.
+        """
 
     def head_position(self) -> int: ...
 

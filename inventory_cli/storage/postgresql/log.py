@@ -17,7 +17,7 @@ from inventory_cli.storage.chain import GENESIS, HASHED_COLUMNS_SQL, event_hash,
 from inventory_cli.storage.port import ChainReport, KeyRecord, NewEvent, RecordedEvent, StockLine, StreamInfo
 from inventory_cli.storage.postgresql import connection
 from inventory_cli.storage.postgresql.projections import ProjectionWrites
-from inventory_cli.storage.postgresql.schema import STREAM_LOCK_SQL
+from inventory_cli.storage.postgresql.schema import IMPORT_LOCK_SQL, STREAM_LOCK_SQL, WRITER_LOCK_SQL
 
 if TYPE_CHECKING:
     import psycopg
@@ -35,10 +35,11 @@ _CLOCK = (
 class _WriteTransaction:
     """BEGIN … COMMIT in pipeline mode; errors become the port's errors."""
 
-    __slots__ = ("store", "pipeline")
+    __slots__ = ("store", "pipeline", "bulk")
 
-    def __init__(self, store: EventLog) -> None:
+    def __init__(self, store: EventLog, bulk: bool) -> None:
         self.store = store
+        self.bulk = bulk
 
     def __enter__(self) -> None:
         store = self.store
@@ -47,6 +48,7 @@ class _WriteTransaction:
         store._proposed_first = None
         store._name_cursors = {}
         store._names_now = {}
+        store._bulk = self.bulk
         begun = store.tables_pending  # then BEGIN and the tables, before the pipeline (DDL scripts)
         if begun:
             connection.begin_with_tables(store.conn, store.url)
@@ -56,6 +58,7 @@ class _WriteTransaction:
         try:
             if not begun:
                 store.conn.execute("BEGIN")
+            store.conn.execute(f"SELECT {IMPORT_LOCK_SQL if self.bulk else WRITER_LOCK_SQL}")
             store._now, store._head = store.conn.execute(_CLOCK_AND_HEAD).fetchone()  # type: ignore[misc]
         except BaseException as error:
             self.__exit__(type(error), error, None)
@@ -100,6 +103,7 @@ class EventLog(ProjectionWrites):
 
     def _init_log(self) -> None:
         self._in_write = False
+        self._bulk = False  # this write holds off every other writer: no stream locks
         self._now: str | None = None
         self._head = 0
         self._shift = 0
@@ -122,8 +126,8 @@ class EventLog(ProjectionWrites):
 
     # -- transactions -----------------------------------------------------------------------
 
-    def write(self) -> _WriteTransaction:
-        return _WriteTransaction(self)
+    def write(self, *, bulk: bool = False) -> _WriteTransaction:
+        return _WriteTransaction(self, bulk)
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -152,7 +156,8 @@ class EventLog(ProjectionWrites):
     def _lock_stream(self, store: str, product: str) -> None:
         """Writers of one stream decide one after another (a transaction-level lock)."""
         if self._in_write:
-            self.conn.execute(STREAM_LOCK_SQL, (store, product))
+            if not self._bulk:
+                self.conn.execute(STREAM_LOCK_SQL, (store, product))
             if product not in self._name_cursors:
                 self._name_cursors[product] = self.conn.execute(
                     "SELECT name FROM products WHERE product = %s", (product,)

@@ -87,8 +87,9 @@ class SqliteEventStore:
 
     # -- transactions ---------------------------------------------------------------
 
-    def write(self) -> _WriteTransaction:
-        """One exclusive write transaction: commit on success, roll back on any error."""
+    def write(self, *, bulk: bool = False) -> _WriteTransaction:
+        """One exclusive write transaction (``bulk`` or not: every one holds off the other
+        writers): commit on success, roll back on any error."""
         return _WriteTransaction(self)
 
     @contextmanager
