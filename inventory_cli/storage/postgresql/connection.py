@@ -7,11 +7,12 @@ privilege is not (StorageError: exit 74). Passwords never reach a message.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from inventory_cli.storage.errors import ConcurrencyConflict, StorageBusy, StorageError
+from inventory_cli.storage.errors import ConcurrencyConflict, ConnectionLost, StorageBusy, StorageError
 from inventory_cli.storage.postgresql import schema
 
 if TYPE_CHECKING:
@@ -24,6 +25,9 @@ APPLICATION_NAME = "inventory"
 RETRY_STATES = {"40001", "40P01", "23505"}
 # Connection-time SQLSTATEs that pass: the server is starting, shutting down or full.
 TEMPORARY_CONNECT_STATES = {"57P03", "53300", "57P01", "57P02"}
+# A session ended by the server (pg_terminate_backend, a shutdown, a crash of another
+# backend); class 08 is a connection exception.
+LOST_STATES = {"57P01", "57P02", "57P03"}
 
 
 def is_postgres_url(location: str) -> bool:
@@ -131,17 +135,39 @@ def _first_line(error: BaseException) -> str:
     primary = getattr(diag, "message_primary", None) if diag is not None else None
     if primary:
         return primary
-    lines = str(error).strip().splitlines()
-    text = lines[-1].strip() if lines else type(error).__name__
-    return text.split("FATAL:", 1)[-1].strip()
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    for line in lines:
+        if "FATAL:" in line:
+            return line.split("FATAL:", 1)[1].strip()
+    # libpq's first line says what failed ("consuming input failed: server closed the
+    # connection unexpectedly"); the lines after it are hints.
+    return re.sub(r"^[a-z ]+ failed: ", "", lines[0]) if lines else type(error).__name__
 
 
 def is_lost_connection(error: BaseException, conn: psycopg.Connection | None) -> bool:
+    """True when ``error`` ended the session: the statement may be repeated on a new one."""
     import psycopg
 
-    if isinstance(error, psycopg.OperationalError) and error.sqlstate is None:
+    state = getattr(error, "sqlstate", None)
+    if state is None:
+        if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)):
+            return True
+    elif state in LOST_STATES or state.startswith("08"):
         return True
     return conn is not None and conn.closed
+
+
+def reconnect(url: str, busy_timeout: float, lost: BaseException) -> psycopg.Connection:
+    """A new connection after ``lost`` ended the last one; ConnectionLost, saying both, when
+    the server stays unreachable for the busy timeout."""
+    try:
+        return connect(url, busy_timeout)
+    except StorageBusy as error:
+        why = str(error).rpartition(" could not be reached ")[2]  # "(connection refused …)"
+        raise ConnectionLost(
+            f"The connection to the PostgreSQL server at {redacted(url)} was lost ({_first_line(lost)}), "
+            f"and the server could not be reached again within {busy_timeout:g} s {why}"
+        ) from None
 
 
 def close_if_lost(conn: psycopg.Connection, error: BaseException) -> None:
@@ -191,10 +217,10 @@ def mapped(error: BaseException, url: str, *, writing: bool = False) -> Exceptio
             f"{needed} privilege, which this role lacks (see docs/postgresql.md for the clerk "
             "and reader roles); nothing was written."
         )
-    if state is None and error.__class__.__name__ in ("OperationalError", "InterfaceError"):
+    if is_lost_connection(error, None):
         if writing:  # retried by the caller with the same idempotency key
             return ConcurrencyConflict(f"the connection was lost before the commit was confirmed ({_first_line(error)})")
-        return StorageBusy(f"The connection to {where} was lost ({_first_line(error)})")
+        return ConnectionLost(f"The connection to {where} was lost ({_first_line(error)})")
     return StorageError(f"The database at {where} can't be used: {_first_line(error)}. Nothing was written.")
 
 
