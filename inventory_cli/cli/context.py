@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import typer
 
@@ -179,25 +177,10 @@ def write(ctx: typer.Context, command, as_json: bool, describe, user: str | None
     return result
 
 
-@contextmanager
-def reading(ctx: typer.Context) -> Iterator:  # Iterator[SqliteEventStore | EmptyStore]
-    """The store opened for reading, in one read snapshot, for output that streams from it.
-
-    The rows a query yields are written while the store is open, so that the first
-    ones appear before the last is read.
-    """
-    store = settings_of(ctx).open(create=False)
-    try:
-        with store.snapshot():
-            yield store
-    finally:
-        store.close()
-
-
 def read(ctx: typer.Context, query):
     """query(store) on the store opened for reading (an empty one when there is no database yet)."""
     store = settings_of(ctx).open(create=False)
     try:
-        return query(store)
+        return store.run_read(query)  # on a server, once more if the connection is lost
     finally:
         store.close()

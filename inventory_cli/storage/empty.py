@@ -7,7 +7,7 @@ nothing is created. Anything that would write refuses with a StorageError.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 
 from inventory_cli.domain.events import Event
@@ -26,6 +26,7 @@ from inventory_cli.storage.port import (
     StockLine,
     StoreTotals,
     StreamInfo,
+    T,
 )
 
 
@@ -44,6 +45,9 @@ class EmptyStore:
 
     def snapshot(self) -> AbstractContextManager[None]:
         return nullcontext()
+
+    def run_read(self, query: Callable[[EmptyStore], T]) -> T:
+        return query(self)
 
     def _refuse(self) -> StorageError:
         return StorageError(

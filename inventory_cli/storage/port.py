@@ -6,9 +6,9 @@ the same methods without touching the domain or the application.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, TypeVar
 
 from inventory_cli.domain.events import Event
 from inventory_cli.storage.chain import GENESIS, event_hash  # noqa: F401  (part of the port: restore checks the chain)
@@ -17,6 +17,9 @@ from inventory_cli.storage.errors import (  # noqa: F401  (part of the port)
     StorageBusy,
     StorageError,
 )
+
+
+T = TypeVar("T")
 
 
 class RecordedEvent(NamedTuple):
@@ -220,6 +223,10 @@ class EventStore(Protocol):
         """The stream's events in version order, and the last one's occurred_at ("" if none)."""
 
     # -- reads ------------------------------------------------------------------
+    def run_read(self, query: Callable[[EventStore], T]) -> T:
+        """``query(self)``. On a server: once more on a new connection if the connection was
+        lost (a read is safe to repeat), and the server's errors as the port's."""
+
     def read_stream(
         self,
         stream_id: int,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, TypeVar
 
 from inventory_cli.storage.empty import EmptyStore
 from inventory_cli.storage.errors import StorageError, TargetNotEmpty
@@ -17,6 +17,8 @@ from inventory_cli.storage.postgresql.reports import Reports
 
 if TYPE_CHECKING:
     import psycopg
+
+T = TypeVar("T")
 
 
 class PostgresEventStore(EventLog, ProjectionQueries, Overview, Reports):
@@ -35,6 +37,24 @@ class PostgresEventStore(EventLog, ProjectionQueries, Overview, Reports):
 
     def close(self) -> None:
         self.conn.close()
+
+    def run_read(self, query: Callable[[PostgresEventStore], T]) -> T:
+        """``query(self)``, once more on a new connection if the connection was lost (a read
+        is safe to repeat); the server's errors become the port's."""
+        import psycopg
+
+        try:
+            return query(self)
+        except psycopg.Error as error:
+            if not connection.is_lost_connection(error, self.conn):
+                raise connection.mapped(error, self.url) from None
+            lost = error
+        self.conn.close()
+        self.conn = connection.reconnect(self.url, self.busy_timeout, lost)
+        try:
+            return query(self)
+        except psycopg.Error as error:
+            raise connection.mapped(error, self.url) from None
 
     def restore(self, events: Iterable[RecordedEvent]) -> int:
         """Load an exported log into this empty database; the number of events.

@@ -21,6 +21,7 @@ from inventory_cli.storage.port import (
     StockLine,
     StoreTotals,
     StreamInfo,
+    T,
 )
 from inventory_cli.storage.sqlite import overview
 from inventory_cli.storage.sqlite import schema
@@ -101,6 +102,9 @@ class SqliteEventStore:
         finally:
             if self.conn.in_transaction:
                 self.conn.execute("COMMIT")
+
+    def run_read(self, query: Callable[[SqliteEventStore], T]) -> T:
+        return query(self)  # a file is not lost mid-query
 
     # -- the write side ---------------------------------------------------------------
 
