@@ -54,8 +54,8 @@ def replaced(text: str, old: str, new: str) -> str:
 
 
 class Scripts:
-    """The page's relay and wrapper installed in a folder put first on PATH, beside an
-    `inventory` that runs this checkout."""
+    """The page's relay and wrapper installed in a folder, beside an `inventory` that runs
+    this checkout; the wrapper is pointed at both by its variables."""
 
     def __init__(self, folder: Path, db: Path, prefix: str) -> None:
         folder.mkdir()
@@ -69,7 +69,8 @@ class Scripts:
             script.chmod(0o755)
         self.db = db
         self.env = process_env({
-            "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}",
+            "INVENTORY": str(folder / "inventory"),
+            "INVENTORY_NATS_RELAY": str(folder / "inventory-nats-relay"),
             "INVENTORY_DB": str(db),
             "NATS_URL": NATS_SERVER,
             "INVENTORY_NATS_PREFIX": prefix,
