@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from conftest import cli_env, run_inventory
 from inventory_cli.cli.main import app
+from inventory_cli.storage.postgresql.schema import CURRENT_VERSION
 from pg_fixtures import PgSchema, admin_connection, pg_schema, pg_url  # noqa: F401  (fixtures)
 from test_postgresql_roles import roles  # noqa: F401  (fixture)
 
@@ -97,5 +98,5 @@ def test_the_first_write_creates_the_tables_with_its_event(pg_schema: PgSchema) 
     done = _invoke(pg_schema.url, "add", "A", "4", "--json")
     assert done.exit_code == 0, done.stderr
     assert pg_schema.sql("SELECT count(*) FROM events") == [(1,)]
-    assert pg_schema.sql("SELECT version FROM inventory_schema") == [(2,)]
+    assert pg_schema.sql("SELECT version FROM inventory_schema") == [(CURRENT_VERSION,)]
     assert "events" in _objects(pg_schema.name) and "inventory_append" in _objects(pg_schema.name)

@@ -25,9 +25,8 @@ def verify(
     from inventory_cli.cli import render
 
     anchor_point = _anchor(anchor)
-    chain, projections_ok = read(
-        ctx, lambda store: (store.verify_chain(anchor_point), not store.check_projections().differences)
-    )
+    chain, checked = read(ctx, lambda store: store.verify(anchor_point))
+    projections_ok = not checked.differences
     document = {
         "ok": chain.first_bad_position is None and projections_ok and chain.anchor_ok is not False,
         "events": chain.events,

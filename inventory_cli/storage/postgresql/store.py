@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from inventory_cli.storage.empty import EmptyStore
 from inventory_cli.storage.errors import StorageError, TargetNotEmpty
-from inventory_cli.storage.port import RecordedEvent
+from inventory_cli.storage.port import RecordedEvent, VerifyReport
 
 from inventory_cli.storage.postgresql import connection
 from inventory_cli.storage.postgresql.log import EventLog
@@ -55,6 +55,9 @@ class PostgresEventStore(EventLog, ProjectionQueries, Overview, Reports):
             return query(self)
         except psycopg.Error as error:
             raise connection.mapped(error, self.url) from None
+
+    def verify(self, anchor: tuple[int, str] | None = None) -> VerifyReport:
+        return VerifyReport(self.verify_chain(anchor), self.check_projections())
 
     def restore(self, events: Iterable[RecordedEvent]) -> int:
         """Load an exported log into this empty database; the number of events.
