@@ -5,8 +5,10 @@ number of streams it touches (the server's lock table is finite: max_locks_per_t
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 
-from conftest import run_inventory, spawn_inventory
+from conftest import inventory_argv, process_env, run_inventory, spawn_inventory
 from inventory_cli.application.importer import SourceRow, run_import
 from inventory_cli.storage.postgresql.store import open_store
 from pg_fixtures import PgSchema, admin_connection, pg_schema  # noqa: F401  (fixtures)
@@ -114,3 +116,29 @@ def test_a_counter_waiting_behind_an_import_batch_longer_than_the_busy_timeout_e
     assert done.returncode == 75 and "busy" in done.stderr
     assert pg_schema.sql("SELECT count(*) FROM events") == [(1,)]
     assert run_inventory(pg_schema.url, "add", "B", "1").returncode == 0
+
+
+def _wait_reading_its_input(pid: int) -> None:
+    """Until the process sleeps in read(0, …): connected to the server, waiting for its rows."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/syscall") as status:
+            if status.read().startswith("0 0x0 "):
+                return
+        time.sleep(0.02)
+    raise AssertionError("the import never came to read its input")
+
+
+def test_an_import_waiting_for_its_first_row_holds_off_no_counter(pg_schema: PgSchema) -> None:
+    assert run_inventory(pg_schema.url, "add", "A", "1").returncode == 0
+    importer = subprocess.Popen(inventory_argv(pg_schema.url, "import", "-", "--json"), env=process_env(),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_reading_its_input(importer.pid)
+        done = run_inventory(pg_schema.url, "add", "A", "1", env={"INVENTORY_BUSY_TIMEOUT": "2"})
+        assert done.returncode == 0, done.stderr
+        out, err = importer.communicate(_rows("P", 10), timeout=120)
+    finally:
+        importer.kill()
+    assert importer.returncode == 0, err
+    assert json.loads(out)["applied"] == 10

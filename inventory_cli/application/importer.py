@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from typing import NamedTuple
 
 from pydantic import ValidationError
@@ -214,8 +214,12 @@ def _check_only(
 
 
 def _batches(source: Iterator[SourceRow], size: int | None) -> Iterator[Iterable[SourceRow]]:
+    """The batches, each read before its transaction begins; a whole file streams through
+    its transaction, which begins once the first row is there (a writer's locks are not
+    held while a pipe stays silent)."""
     if size is None:
-        yield source
+        first = next(source, None)
+        yield source if first is None else chain((first,), source)
         return
     while batch := list(islice(source, size)):
         yield batch
