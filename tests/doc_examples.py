@@ -16,7 +16,7 @@ The conventions (test_docs.py runs them):
   first, so that the page's own import files exist when it imports them.
 - Every page runs in a folder of its own, on a fresh database `inventory.db`
   there (`INVENTORY_DB` points to it); the page's `export INVENTORY_DB=…` lines
-  are not run, and an absolute `--db /some/where/x.db` becomes `x.db` in the
+  are not run (but see `postgresql` below), and an absolute `--db /some/where/x.db` becomes `x.db` in the
   page's folder.
 - Masked on both sides before comparing: file sizes (`(123,456 bytes)`).
 - HTML comments outside the blocks steer the run:
@@ -31,7 +31,10 @@ The conventions (test_docs.py runs them):
   checked, its output is not: it depends on the wall clock),
   `<!-- doctest: sleep SECONDS -->` (wait before the next block, for expiry),
   `<!-- doctest: shell COMMAND -->` (bash runs COMMAND in the page's folder before
-  the next block: the copies and tampering that the page describes in words),
+  the next block: the copies, tampering and set-up that the page describes in
+  words; `inventory` and `python3` are this checkout's, `$DOCS_REPO` is the
+  checkout and `$DOCS_RETAIL` the folder of the retail data, the page skipped
+  when that is not on the machine),
   `<!-- doctest: env NAME=VALUE … -->` (variables for the rest of the page),
   `<!-- doctest: skip-page REASON -->` (no example of the page runs: a page not yet
   written for this harness; the reason says why, and it should not stay),
