@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -140,6 +141,11 @@ def test_a_follower_runs_the_page_s_command_between_its_lines_and_ends_at_ctrl_c
     again = PageRun(page_run.folder / "again", page_run.monkeypatch, page_run.schemas)
     [problem] = run_page("follow.md", FOLLOWED.format(consumer=consumer, sold=1, code=3), again)[0]
     assert "exit 0, the page says 3" in problem
+    (page_run.folder / "stopped").mkdir()
+    stopped = PageRun(page_run.folder / "stopped", page_run.monkeypatch, page_run.schemas)
+    without_ctrl_c = re.sub(r"\n\^C.*", "", FOLLOWED.format(consumer=consumer, sold=1, code=0))
+    problems, _ = run_page("follow.md", without_ctrl_c, stopped)  # SIGTERM, as systemd stops it
+    assert not problems, "\n".join(problems)
     assert not _processes_naming(consumer)
 
 
