@@ -170,7 +170,6 @@ class PageRun:
         time.tzset()
 
 
-
 def run_page(page: str, text: str, run: PageRun) -> tuple[list[str], dict[int, list[str]]]:
     """Run the examples of a page in order: what differs from the page, and the output of
     each example that differs (by the line of its `$`), to write back into the page."""
