@@ -20,10 +20,11 @@ class Settings:
     """Where the database is, how long a writer waits for it, whether long output pages."""
 
     def __init__(self, db: str | None, *, pager: bool = True, configured_db: str | None = None,
-                 config_problem: str | None = None) -> None:
+                 problem: str | None = None) -> None:
         """--db, else INVENTORY_DB, else the configuration file's `db`, else the default.
-        ``config_problem``: why the configuration file cannot be used, if it cannot."""
-        self.config_problem = config_problem
+        ``problem``: why no command can run as asked (a broken configuration file, an
+        empty location), if none can; their help still shows."""
+        self.problem = problem
         self.db = db or os.environ.get("INVENTORY_DB") or configured_db or _default_db()
         self.pager = pager
 

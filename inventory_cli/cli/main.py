@@ -102,8 +102,8 @@ def main_options(
 ) -> None:
     from inventory_cli.cli import config
 
-    # A broken configuration file stops the commands that run (RunningCommand), not
-    # the help of a command, which click shows only after this callback.
+    # A broken configuration file or an empty location stops the commands that run
+    # (RunningCommand), not the help of a command, which click shows after this callback.
     problem = None
     try:
         settings = config.load()
@@ -111,13 +111,15 @@ def main_options(
         settings, problem = {}, f"{error} Nothing was written."
     # By name: typer carries its own copy of click, whose enum is not click's.
     from_env = getattr(ctx.get_parameter_source("db"), "name", "") != "COMMANDLINE"
-    ctx.obj = Settings(_location(None if from_env else db), pager=not no_pager,
-                       configured_db=settings.get("db"), config_problem=problem)
+    location, empty = _location(None if from_env else db)
+    ctx.obj = Settings(location, pager=not no_pager,
+                       configured_db=settings.get("db"), problem=empty or problem)
     ctx.default_map = config.command_defaults(settings, _GROUPS)
 
 
-def _location(db: str | None) -> str | None:
-    """--db, else INVENTORY_DB; a location given empty is a mistake, never the default file.
+def _location(db: str | None) -> tuple[str | None, str | None]:
+    """--db, else INVENTORY_DB, and the problem with it: a location given empty is a
+    mistake, never the default file.
 
     click reads an empty INVENTORY_DB as unset, so the environment is asked again here:
     `--db "$DB"` with DB unset, or `INVENTORY_DB=`, must not write to the user's real data.
@@ -125,9 +127,9 @@ def _location(db: str | None) -> str | None:
     given = db if db is not None else os.environ.get("INVENTORY_DB")
     if given is not None and not given.strip():
         source = "--db" if db is not None else "INVENTORY_DB"
-        fail(f"{source} is empty; give the database file's path (or leave {source} out "
-             "to use the default file). Nothing was written.", EXIT_USAGE)
-    return given
+        return None, (f"{source} is empty; give the database file's path (or leave {source} out "
+                      "to use the default file). Nothing was written.")
+    return given, None
 
 
 def build_app(modules: Iterable[str] = COMMAND_MODULES) -> typer.Typer:
@@ -149,12 +151,13 @@ def build_app(modules: Iterable[str] = COMMAND_MODULES) -> typer.Typer:
 
 
 class RunningCommand(HelpCommand):
-    """Every command: its help as help.py draws it; run, it needs a usable configuration file."""
+    """Every command: its help as help.py draws it; run, it needs a usable configuration
+    file and location."""
 
     def invoke(self, ctx: typer.Context):
         settings = ctx.find_object(Settings)
-        if settings is not None and settings.config_problem:
-            fail(settings.config_problem, EXIT_USAGE)
+        if settings is not None and settings.problem:
+            fail(settings.problem, EXIT_USAGE)
         return super().invoke(ctx)
 
 
