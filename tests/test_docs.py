@@ -174,7 +174,7 @@ $ inventory add SKU-1 5 --store north --json | jq -c '{store, on_hand}'
 
 $ inventory --db 'postgres://reader@db.chain.example/inventory?sslmode=verify-full' stock SKU-10 --store north
 inventory: no product SKU-10 in store north; did you mean SKU-1?
-No stock recorded yet in store north.
+No stock of SKU-10 recorded yet in store north.
 ```
 
 <!-- doctest: postgresql -->
