@@ -63,11 +63,14 @@ def eventsourcing(schema: str, commands) -> int:
     return retries
 
 
-def es_env(schema: str) -> dict[str, str]:
+def es_env(schema: str, *, create_table: bool = False) -> dict[str, str]:
+    """The library's settings; only the seeding creates its table and function (eight
+    writers doing it at once collide in the catalog: "tuple concurrently updated")."""
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": "test",
         "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": "5432", "POSTGRES_USER": "postgres",
         "POSTGRES_PASSWORD": "", "POSTGRES_SCHEMA": schema, "POSTGRES_POOL_SIZE": "1",
+        "CREATE_TABLE": "yes" if create_table else "no",
     }
 
 
