@@ -27,7 +27,7 @@ from inventory_cli.domain.errors import InvalidValue, RuleViolation
 from inventory_cli.storage.port import EventStore
 
 FLUSH_EVERY = 5_000
-KEYS_AT_ONCE = 500  # rows whose idempotency keys are looked up together
+KEYS_AT_ONCE = 5_000  # rows whose idempotency keys are looked up together (a round trip on a server)
 _NEEDS_ID = "with --batch-size every row needs an 'id', so that a re-run is safe"
 # The validator itself: TypeAdapter's wrappers cost a measurable share per row.
 _validate_json = ROW.validator.validate_json
