@@ -168,15 +168,17 @@ def say(text: str) -> None:
 # -- data files (cached in .work) -------------------------------------------------------------
 
 
-def adds_file(rows: int, products: int = 2000) -> Path:
-    """NDJSON: ``rows`` add rows spread round-robin over ``products`` products."""
-    path = WORK / f"adds-{rows}-{products}.ndjson"
+def adds_file(rows: int, products: int = 2000, *, ids: bool = False) -> Path:
+    """NDJSON: ``rows`` add rows spread round-robin over ``products`` products
+    (with ``ids``, each row carries a unique ``id``, as scripts send them)."""
+    path = WORK / f"adds-{rows}-{products}{'-ids' if ids else ''}.ndjson"
     if not path.exists():
         rng = random.Random(rows)
         tmp = path.with_suffix(".tmp")
         with tmp.open("w") as out:
             for i in range(rows):
-                out.write(f'{{"op":"add","product":"P-{i % products:05d}","quantity":{rng.randint(1, 50)}}}\n')
+                key = f'"id":"delivery-{i:07d}",' if ids else ""
+                out.write(f'{{{key}"op":"add","product":"P-{i % products:05d}","quantity":{rng.randint(1, 50)}}}\n')
         tmp.rename(path)
     return path
 

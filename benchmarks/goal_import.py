@@ -2,8 +2,10 @@
 
 Candidate: `inventory --db X import FILE -q`. Baseline: scripts/plain_import.py
 (read the NDJSON, executemany one event row per line into a WAL table with
-UNIQUE(stream_id, version), synchronous=FULL, one transaction). Each sample
-starts from a fresh database.
+UNIQUE(stream_id, version) and a UNIQUE key column filled from each row's id,
+synchronous=FULL, one transaction). Each sample starts from a fresh database.
+Issue 15, goal 3: the same rows each with an `id` (≤ 2×, aim 1.5×); the rows
+without one beside it.
 """
 
 from __future__ import annotations
@@ -14,20 +16,24 @@ from common import WORK, adds_file, import_cases, interleaved, median, ratio_res
 def bench(quick: bool) -> list:
     rows = 200_000
     reps = 3 if quick else 7
-    source = adds_file(rows)
     db_tool, db_plain = WORK / "import-tool.db", WORK / "import-plain.db"
-
-    say(f"goal 1: import {rows:,} add rows, {reps} interleaved repetitions")
-    samples = interleaved(import_cases(source, db_tool, db_plain), reps)
-    t, p = median(samples["tool"]), median(samples["plain"])
+    cases = {}
+    for name, source in (("", adds_file(rows)), ("ids ", adds_file(rows, ids=True))):
+        for side, case in import_cases(source, db_tool, db_plain).items():
+            cases[name + side] = case
+    say(f"goal 1: import {rows:,} add rows, with and without ids, {reps} interleaved repetitions")
+    samples = interleaved(cases, reps)
     remove_db(db_tool)
     remove_db(db_plain)
-    return [
-        ratio_result("1", f"import {rows:,} adds (NDJSON, whole process)", t, "s",
-                     "plain executemany script", p, limit=2.0, aim=1.5,
-                     note=f"{rows / t:,.0f} rows/s vs {rows / p:,.0f}; "
-                          f"samples tool {_fmt(samples['tool'])}, plain {_fmt(samples['plain'])}"),
-    ]
+    results = []
+    for name, goal, what in (("ids ", "15.3", "adds with an id each"), ("", "1", "adds")):
+        t, p = median(samples[name + "tool"]), median(samples[name + "plain"])
+        results.append(ratio_result(
+            goal, f"import {rows:,} {what} (NDJSON, whole process)", t, "s",
+            "plain executemany script", p, limit=2.0, aim=1.5,
+            note=f"{rows / t:,.0f} rows/s vs {rows / p:,.0f}; "
+                 f"samples tool {_fmt(samples[name + 'tool'])}, plain {_fmt(samples[name + 'plain'])}"))
+    return results
 
 
 def _fmt(values: list[float]) -> str:

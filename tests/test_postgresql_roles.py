@@ -18,7 +18,7 @@ from pg_fixtures import PG_SERVER, PgSchema, admin_connection, pg_schema, pg_url
 CLERK_GRANTS = """
 GRANT USAGE ON SCHEMA "{s}" TO "{clerk}";
 GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA "{s}" TO "{clerk}";
-GRANT UPDATE ON "{s}".stock, "{s}".reservations, "{s}".products, "{s}".transfers TO "{clerk}";
+GRANT UPDATE ON "{s}".stock, "{s}".reservations, "{s}".products, "{s}".transfers, "{s}".snapshots TO "{clerk}";
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA "{s}" TO "{clerk}";
 """
 READER_GRANTS = """

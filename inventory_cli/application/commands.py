@@ -133,12 +133,24 @@ OPS: dict[type, str] = {
 }
 
 
+# The canonical text of a command is stored (as its hash) with its key: it must never
+# change. Keys sorted, no spaces, UTF-8 as is; built once per command type, and one
+# encoder for all (json.dumps with options builds a new encoder at every call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+_LAYOUTS: dict[type, tuple[str, tuple[str, ...]]] = {}
+
+
 def content_hash(command: Command) -> str:
-    content = command._asdict()
-    del content["key"]
-    content["op"] = OPS[type(command)]
-    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    """The hash of what a command asks for, its key left out: a key used again for
+    another content is a conflict."""
+    kind = type(command)
+    layout = _LAYOUTS.get(kind)
+    if layout is None:
+        names = tuple(sorted([*(f for f in kind._fields if f != "key"), "op"]))
+        layout = _LAYOUTS[kind] = (OPS[kind], names)
+    op, names = layout
+    content = {name: op if name == "op" else getattr(command, name) for name in names}
+    return hashlib.sha256(_CANONICAL.encode(content).encode()).hexdigest()[:32]
 
 
 def idempotency_key(command: Command) -> str | None:

@@ -50,18 +50,20 @@ from inventory_cli.domain.inventory import (
     require_other_store,
     reservation_id_taken,
 )
-from inventory_cli.storage.port import EventStore, KeyRecord, NewEvent, StockLine, StreamInfo
+from inventory_cli.domain.snapshots import SNAPSHOT_EVERY, resume, snapshot_text
+from inventory_cli.storage.port import EventStore, KeyRecord, LoadedStream, NewEvent, StockLine, StreamInfo
 
 
 class _Stream:
-    __slots__ = ("info", "inventory", "version", "last_occurred_at", "updated_at")
+    __slots__ = ("info", "inventory", "version", "last_occurred_at", "updated_at", "snapshot_version")
 
-    def __init__(self, info: StreamInfo, inventory: Inventory, last_occurred_at: str):
+    def __init__(self, info: StreamInfo, inventory: Inventory, last_occurred_at: str, snapshot_version: int):
         self.info = info
         self.inventory = inventory
         self.version = inventory.version  # of its last event emitted (or stored)
         self.last_occurred_at = last_occurred_at
         self.updated_at = ""  # set when the session emits: only touched streams give lines
+        self.snapshot_version = snapshot_version  # of the stored snapshot it came from (0: none)
 
     def line(self, name: str | None = None) -> StockLine:
         inv = self.inventory
@@ -172,8 +174,8 @@ class WriteSession:
     def prefetch_streams(self, keys: list[tuple[str, str]]) -> None:
         """Open the next commands' new streams in one call (an import's rows)."""
         wanted = [key for key in dict.fromkeys(keys) if key not in self._streams]
-        for info, events, last_occurred_at in self._store.open_streams(wanted).values():
-            self._remember(info, events, last_occurred_at)
+        for loaded in self._store.open_streams(wanted).values():
+            self._remember(loaded)
 
     def expire_overdue(self, stream_id: int) -> int:
         """Release the stream's overdue reservations; the number released."""
@@ -298,6 +300,7 @@ class WriteSession:
         lines = [(sid, s.line()) for sid, s in self._touched.items()] if write_lines else []
         if self.pending or lines:
             self._store.append(self.pending, lines)
+            self._store.write_snapshots(self._due_snapshots())
             for stream in self._touched.values():
                 stream.inventory.forget_closed()  # stored now: memory stays flat over long imports
         self.pending = []
@@ -312,6 +315,16 @@ class WriteSession:
             self._streams.clear()
             self._streams_by_id.clear()
             self._verified.clear()
+
+    def _due_snapshots(self) -> list[tuple[int, int, str]]:
+        """Snapshots of the touched streams that grew by SNAPSHOT_EVERY events since their last."""
+        due = []
+        for stream_id, stream in self._touched.items():
+            inventory = stream.inventory
+            if inventory.version - stream.snapshot_version >= SNAPSHOT_EVERY:
+                due.append((stream_id, inventory.version, snapshot_text(inventory)))
+                stream.snapshot_version = inventory.version
+        return due
 
     def discard_pending(self) -> None:
         """Forget the pending events (they will never be written), keeping the state."""
@@ -337,7 +350,7 @@ class WriteSession:
         """The stream (loaded once, overdue reservations released) and the event time."""
         stream = self._streams.get((store, product))
         if stream is None or stream.info.stream_id not in self._verified:
-            stream = self._current(stream) if stream else self._remember(*self._store.open_stream(store, product))
+            stream = self._current(stream) if stream else self._remember(self._store.load_stream(store, product))
         if at is None and self._now >= stream.last_occurred_at:
             occurred_at = self._now  # the common case of _occurred_at, inline: once per row
         else:
@@ -373,7 +386,7 @@ class WriteSession:
     def _by_id(self, stream_id: int) -> _Stream:
         stream = self._streams_by_id.get(stream_id)
         if stream is None or stream_id not in self._verified:
-            stream = self._current(stream) if stream else self._load(self._store.stream_by_id(stream_id))
+            stream = self._current(stream) if stream else self._remember(self._store.load_stream_by_id(stream_id))
         return stream
 
     def _current(self, stream: _Stream) -> _Stream:
@@ -381,15 +394,17 @@ class WriteSession:
         if self._store.stream_version(stream.info.stream_id) == stream.inventory.version:
             self._verified.add(stream.info.stream_id)
             return stream
-        return self._load(stream.info)
+        return self._remember(self._store.load_stream_by_id(stream.info.stream_id))
 
-    def _load(self, info: StreamInfo) -> _Stream:
-        return self._remember(info, *self._store.stream_events(info.stream_id))
-
-    def _remember(self, info: StreamInfo, events: list[Event], last_occurred_at: str) -> _Stream:
-        """The stream's aggregate, folded from its events, kept for the session."""
-        inventory = Inventory.from_events(info.store, info.product, events)
-        stream = _Stream(info, inventory, last_occurred_at)
+    def _remember(self, loaded: LoadedStream) -> _Stream:
+        """The stream's aggregate, restored from its snapshot and the events after it
+        (or folded from every event), kept for the session."""
+        info, snapshot, snapshot_version, events, last_occurred_at = loaded
+        inventory = resume(info.store, info.product, snapshot, snapshot_version, events)
+        if inventory is None:  # a snapshot this code can't read: fold from the start
+            events, last_occurred_at = self._store.stream_events(info.stream_id)
+            inventory, snapshot_version = Inventory.from_events(info.store, info.product, events), 0
+        stream = _Stream(info, inventory, last_occurred_at, snapshot_version)
         self._streams[(info.store, info.product)] = stream
         self._streams_by_id[info.stream_id] = stream
         self._verified.add(info.stream_id)

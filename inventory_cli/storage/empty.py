@@ -19,6 +19,7 @@ from inventory_cli.storage.port import (
     ConsumerPosition,
     FeedFigures,
     KeyRecord,
+    LoadedStream,
     LogSummary,
     NewEvent,
     RebuildReport,
@@ -26,6 +27,7 @@ from inventory_cli.storage.port import (
     StockLine,
     StoreTotals,
     StreamInfo,
+    VerifyReport,
 )
 
 
@@ -81,12 +83,7 @@ class EmptyStore:
     def restore(self, events: Iterable[RecordedEvent]) -> int:
         raise self._refuse()
 
-    def open_stream(self, store: str, product: str) -> tuple[StreamInfo, list[Event], str]:
-        raise self._refuse()
-
-    def open_streams(
-        self, streams: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], tuple[StreamInfo, list[Event], str]]:
+    def open_streams(self, streams: Sequence[tuple[str, str]]) -> dict[tuple[str, str], LoadedStream]:
         if streams:
             raise self._refuse()
         return {}
@@ -207,6 +204,19 @@ class EmptyStore:
 
     def revert_of(self, stream_id: int, position: int) -> int | None:
         return None
+
+    def verify(self, anchor: tuple[int, str] | None = None) -> VerifyReport:
+        return VerifyReport(self.verify_chain(anchor), self.check_projections())
+
+    def load_stream(self, store: str, product: str) -> LoadedStream:
+        raise self._refuse()
+
+    def load_stream_by_id(self, stream_id: int) -> LoadedStream:
+        raise StorageError(f"No stream {stream_id}: the database {self.location} does not exist yet.")
+
+    def write_snapshots(self, snapshots: Sequence[tuple[int, int, str]]) -> None:
+        if snapshots:
+            raise self._refuse()
 
 
 class EmptyFeed:

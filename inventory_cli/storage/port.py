@@ -89,6 +89,16 @@ class StreamInfo(NamedTuple):
     product: str
 
 
+class LoadedStream(NamedTuple):
+    """What a writer folds to decide: a checked snapshot's state (if any) and the events after it."""
+
+    info: StreamInfo
+    snapshot: str | None  # the state text (domain/snapshots.py) at snapshot_version
+    snapshot_version: int  # 0 without a snapshot
+    events: list[Event]  # after snapshot_version, in version order
+    last_occurred_at: str  # of the stream's last event ("" if none)
+
+
 class KeyRecord(NamedTuple):
     """The command an idempotency key was first used for."""
 
@@ -160,6 +170,12 @@ class LineSales(NamedTuple):
     product: str
     sold: int
 
+class VerifyReport(NamedTuple):
+    """What ``verify`` finds: the hash chain, and the projections compared with the log."""
+
+    chain: ChainReport
+    projections: RebuildReport
+
 
 class EventStore(Protocol):
     # -- the write side: everything below runs inside ``write()`` -------------------
@@ -203,13 +219,8 @@ class EventStore(Protocol):
         ``lines`` are the new stock lines of the touched streams, by stream id.
         """
 
-    def open_stream(self, store: str, product: str) -> tuple[StreamInfo, list[Event], str]:
-        """The stream (created if new), its events, and the last one's occurred_at ("" if none)."""
-
-    def open_streams(
-        self, streams: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], tuple[StreamInfo, list[Event], str]]:
-        """open_stream for many (store, product) streams at once (an import's next rows),
+    def open_streams(self, streams: Sequence[tuple[str, str]]) -> dict[tuple[str, str], LoadedStream]:
+        """load_stream for many (store, product) streams at once (an import's next rows),
         created in the order given."""
 
     def stream_events(self, stream_id: int) -> tuple[list[Event], str]:
@@ -300,6 +311,20 @@ class EventStore(Protocol):
     def restore(self, events: Iterable[RecordedEvent]) -> int:
         """Load exported events (checked by the caller) into an empty log, then build the
         projections; the number loaded. TargetNotEmpty if the log has events."""
+    def verify(self, anchor: tuple[int, str] | None = None) -> VerifyReport:
+        """verify_chain and check_projections of one state of the log (a backend may
+        run the two side by side)."""
+
+    def load_stream(self, store: str, product: str) -> LoadedStream:
+        """The stream (created if new) from its snapshot, when one passes its check,
+        and the events after it; else every event (snapshot None)."""
+
+    def load_stream_by_id(self, stream_id: int) -> LoadedStream: ...
+
+    def write_snapshots(self, snapshots: Sequence[tuple[int, int, str]]) -> None:
+        """Store (stream id, version, state text) snapshots in the open write transaction,
+        after the events up to each version."""
+
 
 # -- following the log (export --follow, consumers, metrics) ---------------------------
 

@@ -27,8 +27,8 @@ def verify(
     anchor_point = _anchor(anchor)
     store = settings_of(ctx).open(create=False)
     try:
-        chain = store.verify_chain(anchor_point)
-        projections_ok = not store.check_projections().differences
+        chain, checked = store.verify(anchor_point)
+        projections_ok = not checked.differences
     finally:
         store.close()
     document = {

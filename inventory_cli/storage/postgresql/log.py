@@ -11,15 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import groupby
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from inventory_cli.domain.events import Event
 from inventory_cli.storage.chain import payload, stored_event
-from inventory_cli.storage.port import KeyRecord, NewEvent, StockLine, StreamInfo
+from inventory_cli.storage.port import KeyRecord, LoadedStream, NewEvent, StockLine, StreamInfo
 from inventory_cli.storage.postgresql import bulk, connection
+from inventory_cli.storage.postgresql import snapshots as snapshot_table
 from inventory_cli.storage.postgresql.log_reads import LogReads
 from inventory_cli.storage.postgresql.projections import ProjectionWrites
 from inventory_cli.storage.postgresql.schema import STREAM_LOCK_SQL
+from inventory_cli.storage.snapshot_rows import LOAD_COLUMNS, LOAD_JOINS, loaded_stream
 
 if TYPE_CHECKING:
     import psycopg
@@ -187,8 +191,7 @@ class EventLog(LogReads, ProjectionWrites):
 
     def stream(self, store: str, product: str, *, create: bool) -> StreamInfo | None:
         if create:
-            info, _, _ = self.open_stream(store, product)
-            return info
+            return self.load_stream(store, product).info
         self._lock_stream(store, product)
         row = self.conn.execute(
             "SELECT stream_id FROM streams WHERE store = %s AND product = %s", (store, product)
@@ -198,31 +201,12 @@ class EventLog(LogReads, ProjectionWrites):
         self._names[row[0]] = (store, product)
         return StreamInfo(row[0], store, product)
 
-    def open_stream(self, store: str, product: str) -> tuple[StreamInfo, list[Event], str]:
-        """Lock the stream, create it if new, then read its events (a statement after the lock)."""
-        self._lock_stream(store, product)
-        self.conn.execute(
-            "INSERT INTO streams (store, product) SELECT %s, %s WHERE NOT EXISTS"
-            " (SELECT 1 FROM streams WHERE store = %s AND product = %s)",
-            (store, product, store, product),
-        )
-        rows = self.conn.execute(
-            "SELECT s.stream_id, e.type, e.quantity, e.data, e.occurred_at"
-            " FROM streams AS s LEFT JOIN events AS e ON e.stream_id = s.stream_id"
-            " WHERE s.store = %s AND s.product = %s ORDER BY e.version",
-            (store, product),
-        ).fetchall()
-        stream_id = rows[0][0]
-        self._names[stream_id] = (store, product)
-        info = StreamInfo(stream_id, store, product)
-        if rows[0][1] is None:
-            return info, [], ""
-        return info, [stored_event(t, q, d) for _, t, q, d, _ in rows], rows[-1][4]
+    def load_stream(self, store: str, product: str) -> LoadedStream:
+        """Lock the stream, create it if new, then read it from its snapshot (a statement after the lock)."""
+        return self.open_streams([(store, product)])[(store, product)]
 
-    def open_streams(
-        self, streams: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], tuple[StreamInfo, list[Event], str]]:
-        """open_stream for many streams in one round trip: locked in sorted order (so
+    def open_streams(self, streams: Sequence[tuple[str, str]]) -> dict[tuple[str, str], LoadedStream]:
+        """load_stream for many streams in one round trip: locked in sorted order (so
         that two importers cannot deadlock on them), created in the order given."""
         if not streams:
             return {}
@@ -236,24 +220,35 @@ class EventLog(LogReads, ProjectionWrites):
             " ORDER BY x.i",
             (stores, products),
         )
-        rows = self.conn.execute(
-            "SELECT s.stream_id, s.store, s.product, e.type, e.quantity, e.data, e.occurred_at"
+        return self._loaded(
             " FROM unnest(%s::text[], %s::text[]) AS x(store, product)"
-            " JOIN streams AS s ON s.store = x.store AND s.product = x.product"
-            " LEFT JOIN events AS e ON e.stream_id = s.stream_id ORDER BY s.stream_id, e.version",
-            (stores, products),
+            " JOIN streams AS s ON s.store = x.store AND s.product = x.product",
+            "", (stores, products),
+        )
+
+    def load_stream_by_id(self, stream_id: int) -> LoadedStream:
+        self._lock_stream(*self._name(stream_id))
+        return next(iter(self._loaded(" FROM streams AS s", " WHERE s.stream_id = %s", (stream_id,)).values()))
+
+    def _loaded(self, source: str, where: str, params: tuple) -> dict[tuple[str, str], LoadedStream]:
+        """The streams of ``source`` (a FROM naming ``streams AS s``), each from its snapshot."""
+        rows = self.conn.execute(
+            f"SELECT s.stream_id, s.store, s.product, {LOAD_COLUMNS}{source}{LOAD_JOINS}{where}"
+            " ORDER BY s.stream_id, e.version",
+            params,
         ).fetchall()
-        opened: dict[tuple[str, str], tuple[StreamInfo, list[Event], str]] = {}
-        for stream_id, store, product, type_name, quantity, data, occurred_at in rows:
-            key = (store, product)
-            if key not in opened:
-                self._names[stream_id] = key
-                opened[key] = (StreamInfo(stream_id, store, product), [], "")
-            if type_name is not None:
-                info, events, _ = opened[key]
-                events.append(stored_event(type_name, quantity, data))
-                opened[key] = (info, events, occurred_at)
-        return opened
+        loaded: dict[tuple[str, str], LoadedStream] = {}
+        for stream_id, group in groupby(rows, key=itemgetter(0)):
+            stream_rows = list(group)
+            store, product = stream_rows[0][1:3]
+            self._names[stream_id] = (store, product)
+            info = StreamInfo(stream_id, store, product)
+            loaded[(store, product)] = loaded_stream(info, [row[3:] for row in stream_rows], self.stream_events)
+        return loaded
+
+    def write_snapshots(self, snapshots: Sequence[tuple[int, int, str]]) -> None:
+        if snapshots:
+            snapshot_table.write(self.conn, snapshots)
 
     def stream_by_id(self, stream_id: int) -> StreamInfo:
         store, product = self._name(stream_id)

@@ -19,7 +19,7 @@ from inventory_cli.domain.events import (
     TransferShipped,
 )
 from inventory_cli.storage.port import NewEvent, RebuildReport, StockLine
-from inventory_cli.storage.postgresql import connection
+from inventory_cli.storage.postgresql import connection, snapshots
 from inventory_cli.storage.postgresql.schema import LOG_LOCK_SQL
 
 if TYPE_CHECKING:
@@ -295,9 +295,7 @@ class ProjectionQueries:
                     f"LOCK TABLE {', '.join(EXPECTED)} IN SHARE ROW EXCLUSIVE MODE"
                 )
                 self.conn.execute(f"SELECT {LOG_LOCK_SQL}")
-                for table, (_key, columns, select) in EXPECTED.items():
-                    self.conn.execute(f"DELETE FROM {table}")
-                    self.conn.execute(f"INSERT INTO {table} ({columns}) {select}")
+                rebuild_tables(self.conn)
                 events, streams = self._counts()
         except psycopg.Error as error:
             raise connection.mapped(error, self.url, writing=True) from None
@@ -322,8 +320,18 @@ class ProjectionQueries:
                             "expected": None if want is None else dict(zip(names, want)),
                             "actual": None if have is None else dict(zip(names, have)),
                         })
+            differences += snapshots.differences(self.conn)
             events, streams = self._counts()
         return RebuildReport(events, streams, differences)
+
+
+def rebuild_tables(conn: psycopg.Connection) -> None:
+    """Replace every projection's rows, then the snapshots, with what the log says
+    (in the caller's transaction, writers held off)."""
+    for table, (_key, columns, select) in EXPECTED.items():
+        conn.execute(f"DELETE FROM {table}")
+        conn.execute(f"INSERT INTO {table} ({columns}) {select}")
+    snapshots.rebuild(conn)
 
 
 def _filters(*conditions: tuple[str, object]) -> tuple[str, list[object]]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from inventory_cli.storage.port import RecordedEvent
 from inventory_cli.storage.postgresql import connection
-from inventory_cli.storage.postgresql.projections import EXPECTED
+from inventory_cli.storage.postgresql.projections import rebuild_tables
 from inventory_cli.storage.postgresql.schema import LOG_LOCK_SQL
 
 if TYPE_CHECKING:
@@ -65,9 +65,7 @@ def restore_log(conn: psycopg.Connection, url: str, events: Iterable[RecordedEve
                 "SELECT setval(pg_get_serial_sequence('streams', 'stream_id'),"
                 " coalesce(max(stream_id), 0) + 1, false) FROM streams"
             )
-            for table, (_key, columns, select) in EXPECTED.items():
-                conn.execute(f"DELETE FROM {table}")
-                conn.execute(f"INSERT INTO {table} ({columns}) {select}")
+            rebuild_tables(conn)
     except psycopg.Error as error:
         raise connection.mapped(error, url, writing=True) from None
     return count

@@ -181,7 +181,33 @@ def _bytewise(ddl: str) -> str:
     return re.sub(r"(\n\s+\w+\s+)text\b", r'\1text COLLATE "C"', ddl)
 
 
+# Aggregate snapshots (storage/snapshot_rows.py): a projection the next writes and rebuilds
+# fill. Whoever may append may snapshot, and whoever may read the log may read them: an
+# upgrade grants them so, and leaves no clerk's write or reader's verify refused.
+SNAPSHOTS_DDL = """
+CREATE TABLE snapshots (
+    stream_id bigint PRIMARY KEY,
+    version   bigint NOT NULL,
+    state     text   COLLATE "C" NOT NULL,
+    checksum  text   COLLATE "C" NOT NULL
+);
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT grantee, bool_or(privilege_type = 'INSERT') AS appends
+             FROM information_schema.role_table_grants
+             WHERE table_schema = current_schema() AND table_name = 'events'
+               AND privilege_type IN ('SELECT', 'INSERT') AND grantee <> current_user
+             GROUP BY grantee
+    LOOP
+        EXECUTE format('GRANT %s ON snapshots TO %I',
+                       CASE WHEN r.appends THEN 'SELECT, INSERT, UPDATE' ELSE 'SELECT' END, r.grantee);
+    END LOOP;
+END $$;
+"""
+
+
 # Each migration takes the schema from version i to i + 1 (list index i). Never edit a
 # released one: add a new one.
-MIGRATIONS: list[str] = [_bytewise(LOG_DDL + PROJECTIONS_DDL) + APPEND_FUNCTION, FEED_DDL]
+MIGRATIONS: list[str] = [_bytewise(LOG_DDL + PROJECTIONS_DDL) + APPEND_FUNCTION, FEED_DDL, SNAPSHOTS_DDL]
 CURRENT_VERSION = len(MIGRATIONS)

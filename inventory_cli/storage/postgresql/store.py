@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from inventory_cli.storage.empty import EmptyStore
 from inventory_cli.storage.errors import StorageError, TargetNotEmpty
-from inventory_cli.storage.port import RecordedEvent
+from inventory_cli.storage.port import RecordedEvent, VerifyReport
 
 from inventory_cli.storage.postgresql import connection
 from inventory_cli.storage.postgresql.log import EventLog
@@ -31,6 +31,9 @@ class PostgresEventStore(EventLog, ProjectionQueries, Overview, Reports):
 
     def close(self) -> None:
         self.conn.close()
+
+    def verify(self, anchor: tuple[int, str] | None = None) -> VerifyReport:
+        return VerifyReport(self.verify_chain(anchor), self.check_projections())
 
     def restore(self, events: Iterable[RecordedEvent]) -> int:
         """Load an exported log into this empty database; the number of events.

@@ -16,7 +16,7 @@ from inventory_cli.domain.events import (
     TransferShipped,
 )
 from inventory_cli.storage.port import KeyRecord, RebuildReport, StockLine
-from inventory_cli.storage.sqlite import schema
+from inventory_cli.storage.sqlite import schema, snapshots
 from inventory_cli.storage.sqlite.log import SideEvent
 from inventory_cli.storage.sqlite.where import Where
 
@@ -231,6 +231,7 @@ class Projections:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 folded = pool.submit(fold_stock_beside, self.location, head)
                 schema.replace_projections(self.conn, schema.PROJECTION_TABLES, folded.result)
+            snapshots.rebuild(self.conn)
             return RebuildReport(head, self._stream_count(), [])
 
     def check(self, head: int) -> RebuildReport:
@@ -248,6 +249,7 @@ class Projections:
             differences: list[dict[str, object]] = []
             for table, key in schema.PROJECTION_TABLES.items():
                 differences += self._table_differences(table, key)
+            differences += snapshots.differences(self.conn)
             streams = self._stream_count()
             for table in schema.PROJECTION_TABLES:
                 self.conn.execute(f"DROP TABLE temp.{table}_expected")
@@ -261,20 +263,32 @@ class Projections:
         columns = [d[0] for d in cursor.description]
         select = ", ".join(columns)
         at = columns.index(key)
-        actual = {row[at]: row for row in self.conn.execute(f"SELECT {select} FROM main.{table}")}
-        expected = {row[at]: row for row in self.conn.execute(f"SELECT {select} FROM temp.{table}_expected")}
+        # SQLite finds the keys whose rows differ, walking both tables by their key;
+        # Python reads only those rows.
+        changed = " OR ".join(f"a.{c} IS NOT b.{c}" for c in columns if c != key)
+        differing = (
+            f"SELECT a.{key} FROM main.{table} AS a LEFT JOIN temp.{table}_expected AS b"
+            f" ON b.{key} = a.{key} WHERE b.{key} IS NULL OR {changed}"
+            f" UNION ALL SELECT b.{key} FROM temp.{table}_expected AS b"
+            f" WHERE NOT EXISTS (SELECT 1 FROM main.{table} AS a WHERE a.{key} = b.{key})"
+        )
+        keys = {row[0] for row in self.conn.execute(differing)}
+        if not keys:
+            return []
+        rows = f"SELECT {select} FROM {{}} WHERE {key} IN ({differing})"
+        actual = {row[at]: row for row in self.conn.execute(rows.format(f"main.{table}"))}
+        expected = {row[at]: row for row in self.conn.execute(rows.format(f"temp.{table}_expected"))}
         differences = []
-        for k in sorted(actual.keys() | expected.keys(), key=str):
+        for k in sorted(keys, key=str):
             want, have = expected.get(k), actual.get(k)
-            if want != have:
-                differences.append(
-                    {
-                        "table": table,
-                        "key": k,
-                        "expected": None if want is None else dict(zip(columns, want)),
-                        "actual": None if have is None else dict(zip(columns, have)),
-                    }
-                )
+            differences.append(
+                {
+                    "table": table,
+                    "key": k,
+                    "expected": None if want is None else dict(zip(columns, want)),
+                    "actual": None if have is None else dict(zip(columns, have)),
+                }
+            )
         return differences
 
 
@@ -297,6 +311,26 @@ def fold_stock_beside(location: str, head: int) -> list[tuple] | None:
         for statement in schema.STOCK_FOLD_SQL:
             conn.execute(statement)
         return conn.execute(schema.STOCK_FOLD_ROWS).fetchall()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
+def check_beside(location: str) -> tuple[tuple[int, str | None], RebuildReport] | None:
+    """check() on a connection of its own, with the head (position, hash) it saw;
+    None when a second connection can't see this store's state."""
+    if location == ":memory:" or "mode=memory" in location:
+        return None
+    try:
+        conn = sqlite3.connect(location, isolation_level=None, uri=location.startswith("file:"))
+    except sqlite3.Error:
+        return None
+    try:
+        conn.execute("BEGIN")
+        row = conn.execute("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").fetchone()
+        head = (row[0], row[1]) if row else (0, None)
+        return head, Projections(conn, conn.cursor(), location).check(head[0])
     except sqlite3.Error:
         return None
     finally:

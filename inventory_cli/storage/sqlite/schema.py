@@ -394,6 +394,18 @@ def _store_operations(conn: sqlite3.Connection) -> None:
     replace_projections(conn, ("stock", "reservations", "idempotency_keys"))
 
 
+# The latest state of a long stream, as JSON (domain/snapshots.py), with a checksum
+# over it and the hash of the event at its version (see sqlite/snapshots.py).
+SNAPSHOTS_DDL = """
+CREATE TABLE IF NOT EXISTS snapshots (
+    stream_id INTEGER PRIMARY KEY,
+    version   INTEGER NOT NULL,
+    state     TEXT    NOT NULL,
+    checksum  TEXT    NOT NULL
+);
+"""
+
+
 # Each migration takes the schema from version i to i + 1 (list index i).
 # Never edit a released migration: add a new one.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
@@ -406,6 +418,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _run(RARE_TYPES_INDEX),
     # Version 6: consumers (followers' positions), the event_counts projection, an index.
     feed_schema.feed_tables,
+    # Version 7: aggregate snapshots, a projection the next writes and rebuilds fill.
+    _run(SNAPSHOTS_DDL),
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 

@@ -14,6 +14,7 @@ from inventory_cli.storage.port import (
     PeriodMovement,
     ChainReport,
     KeyRecord,
+    LoadedStream,
     LogSummary,
     NewEvent,
     RebuildReport,
@@ -21,11 +22,13 @@ from inventory_cli.storage.port import (
     StockLine,
     StoreTotals,
     StreamInfo,
+    VerifyReport,
 )
 from inventory_cli.storage.sqlite import overview
 from inventory_cli.storage.sqlite import schema
+from inventory_cli.storage.sqlite import snapshots as snapshot_rows
 from inventory_cli.storage.sqlite.log import EventLog
-from inventory_cli.storage.sqlite.projections import Projections
+from inventory_cli.storage.sqlite.projections import Projections, check_beside
 from inventory_cli.storage.sqlite.reports import Reports
 from inventory_cli.timestamps import utc_now
 
@@ -124,13 +127,8 @@ class SqliteEventStore:
     def stream_version(self, stream_id: int) -> int:
         return self.log.stream_version(stream_id)
 
-    def open_stream(self, store: str, product: str) -> tuple[StreamInfo, list[Event], str]:
-        return self.log.open_stream(store, product)
-
-    def open_streams(
-        self, streams: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], tuple[StreamInfo, list[Event], str]]:
-        return {key: self.log.open_stream(*key) for key in streams}  # in-process: nothing to batch
+    def open_streams(self, streams: Sequence[tuple[str, str]]) -> dict[tuple[str, str], LoadedStream]:
+        return {key: self.log.load_stream(*key) for key in streams}  # in-process: nothing to batch
 
     def stream_events(self, stream_id: int) -> tuple[list[Event], str]:
         return self.log.stream_events(stream_id)
@@ -288,6 +286,31 @@ class SqliteEventStore:
 
     def revert_of(self, stream_id: int, position: int) -> int | None:
         return overview.revert_of(self.conn, stream_id, position)
+
+    def verify(self, anchor: tuple[int, str] | None = None) -> VerifyReport:
+        """The chain, recomputed here in Python, while a second connection compares the
+        projections in SQL on the other core (sqlite3 releases the GIL as SQLite works).
+        Both read the same state when they see the same head; otherwise the check runs
+        again here, after the chain."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            beside = pool.submit(check_beside, self.location)
+            chain = self.verify_chain(anchor)
+            checked = beside.result()
+        if checked is not None and checked[0] == (chain.head_position, chain.head_hash or None):
+            return VerifyReport(chain, checked[1])
+        return VerifyReport(chain, self.check_projections())
+
+    def load_stream(self, store: str, product: str) -> LoadedStream:
+        return self.log.load_stream(store, product)
+
+    def load_stream_by_id(self, stream_id: int) -> LoadedStream:
+        return self.log.load_stream_by_id(stream_id)
+
+    def write_snapshots(self, snapshots: Sequence[tuple[int, int, str]]) -> None:
+        if snapshots:
+            snapshot_rows.write(self.conn, snapshots)
 
 
 def is_undecodable(error: sqlite3.Error) -> bool:
