@@ -40,7 +40,7 @@ class EmptyStore:
     def close(self) -> None:
         pass
 
-    def write(self) -> AbstractContextManager[None]:
+    def write(self, streams: Sequence[tuple[str, str]] = ()) -> AbstractContextManager[None]:
         """A transaction with nothing in it: only reads may happen inside."""
         return nullcontext()
 

@@ -179,8 +179,11 @@ class VerifyReport(NamedTuple):
 
 class EventStore(Protocol):
     # -- the write side: everything below runs inside ``write()`` -------------------
-    def write(self) -> AbstractContextManager[None]:
-        """One exclusive write transaction: commit on success, roll back on error."""
+    def write(self, streams: Sequence[tuple[str, str]] = ()) -> AbstractContextManager[None]:
+        """One exclusive write transaction: commit on success, roll back on error.
+
+        ``streams``: the (store, product) streams its command names, which a server
+        may lock and load in the round trip that begins the transaction."""
 
     def head_position(self) -> int: ...
 

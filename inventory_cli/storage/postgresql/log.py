@@ -41,10 +41,11 @@ _CLOCK = (
 class _WriteTransaction:
     """BEGIN … COMMIT in pipeline mode; errors become the port's errors."""
 
-    __slots__ = ("store",)
+    __slots__ = ("store", "streams")
 
-    def __init__(self, store: EventLog) -> None:
+    def __init__(self, store: EventLog, streams: Sequence[tuple[str, str]]) -> None:
         self.store = store
+        self.streams = streams
 
     def __enter__(self) -> None:
         store = self.store
@@ -53,11 +54,15 @@ class _WriteTransaction:
         store._proposed_first = store._first = None
         store._name_cursors = {}
         store._names_now = {}
+        store._preloaded = {}
         store._enter_pipeline()
         store._in_write = True
         try:
             store.conn.execute("BEGIN")
-            store._now, store._head = store.conn.execute(_CLOCK_AND_HEAD).fetchone()  # type: ignore[misc]
+            clock = store.conn.execute(_CLOCK_AND_HEAD)
+            if self.streams:  # locked and loaded in the same round trip as the clock
+                store._preloaded = store.open_streams(self.streams)
+            store._now, store._head = clock.fetchone()  # type: ignore[misc]
         except BaseException as error:
             self.__exit__(type(error), error, None)
             raise
@@ -68,6 +73,7 @@ class _WriteTransaction:
         store = self.store
         store._in_write = False
         store._now = None
+        store._preloaded = {}
         try:
             if kind is None:
                 store.conn.execute("COMMIT")
@@ -112,6 +118,8 @@ class EventLog(LogReads, ProjectionWrites):
         # so that the answer's name needs no query between the append and the COMMIT.
         self._name_cursors: dict[str, Any] = {}
         self._names_now: dict[str, str | None] = {}
+        # Inside a write: the streams its command named, locked and loaded at BEGIN.
+        self._preloaded: dict[tuple[str, str], LoadedStream] = {}
 
     # -- connection upkeep ----------------------------------------------------------------
 
@@ -149,8 +157,8 @@ class EventLog(LogReads, ProjectionWrites):
 
     # -- transactions -----------------------------------------------------------------------
 
-    def write(self) -> _WriteTransaction:
-        return _WriteTransaction(self)
+    def write(self, streams: Sequence[tuple[str, str]] = ()) -> _WriteTransaction:
+        return _WriteTransaction(self, streams)
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -203,7 +211,8 @@ class EventLog(LogReads, ProjectionWrites):
 
     def load_stream(self, store: str, product: str) -> LoadedStream:
         """Lock the stream, create it if new, then read it from its snapshot (a statement after the lock)."""
-        return self.open_streams([(store, product)])[(store, product)]
+        loaded = self._preloaded.pop((store, product), None)
+        return loaded or self.open_streams([(store, product)])[(store, product)]
 
     def open_streams(self, streams: Sequence[tuple[str, str]]) -> dict[tuple[str, str], LoadedStream]:
         """load_stream for many streams in one round trip: locked in sorted order (so

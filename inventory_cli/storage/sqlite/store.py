@@ -90,7 +90,7 @@ class SqliteEventStore:
 
     # -- transactions ---------------------------------------------------------------
 
-    def write(self) -> _WriteTransaction:
+    def write(self, streams: Sequence[tuple[str, str]] = ()) -> _WriteTransaction:
         """One exclusive write transaction: commit on success, roll back on any error."""
         return _WriteTransaction(self)
 
