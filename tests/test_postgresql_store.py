@@ -222,6 +222,26 @@ def test_a_long_import_logs_and_chains_as_on_sqlite(pg_url: str, tmp_path: Path)
     pg.close()
 
 
+def test_a_copied_flush_that_meets_a_key_another_writer_stored_writes_nothing(pg_url: str) -> None:
+    """The race a key look-up cannot close: another import stored the key after this one
+    looked. The COPY is refused, the whole import rolls back, the store goes on working."""
+    from inventory_cli.application.importer import FLUSH_EVERY
+    from inventory_cli.storage.errors import ConcurrencyConflict
+
+    pg = open_pg(pg_url, create=True)
+    rows = [SourceRow(i + 1, json.dumps({"op": "add", "product": f"P{i % 7}", "quantity": 1, "id": f"k{i}"}))
+            for i in range(FLUSH_EVERY)]
+    assert run_import(pg, rows[-1:], default_store="main").applied == 1  # k4999 is stored
+    pg.find_keys = lambda keys: {}  # type: ignore[method-assign]  # looked before it was
+    with pytest.raises(ConcurrencyConflict):
+        run_import(pg, rows, default_store="main")
+    del pg.find_keys
+    assert pg.head_position() == 1 and pg.verify_chain().first_bad_position is None
+    assert run_import(pg, rows, default_store="main").applied == FLUSH_EVERY - 1
+    assert [r.position for r in pg.read_log()] == list(range(1, FLUSH_EVERY + 1))
+    pg.close()
+
+
 def test_a_schema_without_our_tables_answers_empty_and_is_not_created(pg_schema: PgSchema) -> None:
     empty = open_pg(pg_schema.url, create=False)
     assert isinstance(empty, EmptyStore) and empty.stock_lines(None, None) == [] and empty.head_position() == 0

@@ -388,6 +388,8 @@ class EventLog(LogReads, ProjectionWrites):
             self._enter_pipeline()
         if self._proposed_first is None:
             self._proposed_first, self._first = events[0].position, after[0] + 1
+        if len(self._names) > 10_000:
+            self._names.clear()
 
     def _names_of(self, stream_ids: set[int]) -> None:
         """Have every stream's (store, product) at hand, asking for the missing ones at once."""
