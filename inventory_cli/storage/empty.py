@@ -41,7 +41,7 @@ class EmptyStore:
     def close(self) -> None:
         pass
 
-    def write(self, *, bulk: bool = False) -> AbstractContextManager[None]:
+    def write(self, streams: Sequence[tuple[str, str]] = (), *, bulk: bool = False) -> AbstractContextManager[None]:
         """A transaction with nothing in it: only reads may happen inside."""
         return nullcontext()
 

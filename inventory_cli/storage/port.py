@@ -182,9 +182,11 @@ class VerifyReport(NamedTuple):
 
 class EventStore(Protocol):
     # -- the write side: everything below runs inside ``write()`` -------------------
-    def write(self, *, bulk: bool = False) -> AbstractContextManager[None]:
+    def write(self, streams: Sequence[tuple[str, str]] = (), *, bulk: bool = False) -> AbstractContextManager[None]:
         """One exclusive write transaction: commit on success, roll back on error.
 
+        ``streams``: the (store, product) streams its command names, which a server
+        may lock and load in the round trip that begins the transaction.
         ``bulk``: it may touch any number of streams (an import batch, expire), so it
         holds off every other writer at once rather than stream by stream.
         """

@@ -226,17 +226,26 @@ def mapped(error: BaseException, url: str, *, writing: bool = False) -> Exceptio
 
 # -- schema state -------------------------------------------------------------------
 
+_PATH = "SELECT current_setting('search_path'), current_user, current_schema()"
+# The same, with which of our tables current_schema() holds: one round trip, not two.
+_PATH_AND_TABLES = (
+    _PATH + ", ARRAY(SELECT c.relname::text FROM pg_class AS c"
+    " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = current_schema() AND c.relname = ANY(%s))"
+)
+
+
 def first_schema(conn: psycopg.Connection) -> tuple[str, bool]:
     """The first schema named in search_path, and whether it exists."""
-    row = conn.execute(
-        "SELECT current_setting('search_path'), current_user, current_schema()"
-    ).fetchone()
+    row = conn.execute(_PATH).fetchone()
     assert row is not None
-    path, user, current = row
+    first = _first_named(row[0], row[1])
+    return first, row[2] == first
+
+
+def _first_named(path: str, user: str) -> str:
     first = _split_path(path)[0] if path.strip() else "public"
-    if first == "$user":
-        first = user
-    return first, current == first
+    return user if first == "$user" else first
 
 
 def _split_path(path: str) -> list[str]:
@@ -255,18 +264,12 @@ def _split_path(path: str) -> list[str]:
 
 def schema_state(conn: psycopg.Connection, url: str) -> str:
     """'empty' (none of our tables), 'current' or 'old'; StorageError for anything else."""
-    name, exists = first_schema(conn)
-    if not exists:
-        return "empty"
-    present = {
-        row[0]
-        for row in conn.execute(
-            "SELECT c.relname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = %s AND c.relname = ANY(%s)",
-            (name, list(schema.TABLES)),
-        )
-    }
-    if not present:
+    row = conn.execute(_PATH_AND_TABLES, (list(schema.TABLES),)).fetchone()
+    assert row is not None
+    path, user, current, tables = row
+    name = _first_named(path, user)
+    present = set(tables)
+    if current != name or not present:  # the first schema named does not exist, or is not ours
         return "empty"
     where = redacted(url)
     if "inventory_schema" not in present:

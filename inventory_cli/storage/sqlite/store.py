@@ -91,9 +91,9 @@ class SqliteEventStore:
 
     # -- transactions ---------------------------------------------------------------
 
-    def write(self, *, bulk: bool = False) -> _WriteTransaction:
+    def write(self, streams: Sequence[tuple[str, str]] = (), *, bulk: bool = False) -> _WriteTransaction:
         """One exclusive write transaction (``bulk`` or not: every one holds off the other
-        writers): commit on success, roll back on any error."""
+        writers; ``streams`` serve a server only): commit on success, roll back on any error."""
         return _WriteTransaction(self)
 
     @contextmanager
