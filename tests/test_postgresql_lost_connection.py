@@ -139,3 +139,28 @@ def test_a_query_whose_server_goes_away_and_stays_away_exits_75_saying_so(pg_sch
     assert out == ""
     assert "connection" in err and "lost" in err and "could not be reached" in err
     assert "Traceback" not in err and "unexpected error" not in err
+
+
+def test_a_command_that_stops_mid_way_loses_its_locks_to_the_idle_timeout(pg_schema: PgSchema) -> None:
+    """A counter whose process stops after its first round trip (suspended, say) does not
+    hold the stream and the writers' lock for ever: the server ends its session."""
+    from inventory_cli.application.commands import AddStock
+    from inventory_cli.application.handlers import run_command
+    from inventory_cli.storage.postgresql.store import open_store
+
+    _fill(pg_schema)
+    stalled = open_store(pg_schema.url, create=True)
+    stalled.conn.execute("SET idle_in_transaction_session_timeout = 500")  # 60 s in the tool
+    other = open_store(pg_schema.url, create=True, busy_timeout=10)
+    try:
+        with pytest.raises(Exception):
+            with stalled.write([("main", "A")]):
+                stalled.load_stream("main", "A")  # the stream is locked and loaded
+                time.sleep(1.5)  # the process stops here
+                stalled.head_position()
+        started = time.monotonic()
+        assert run_command(other, AddStock("main", "A", 1)).line.on_hand == 5
+        assert time.monotonic() - started < 5  # not the 10 s busy timeout
+    finally:
+        stalled.close()
+        other.close()

@@ -67,8 +67,13 @@ class _WriteTransaction:
                 store.conn.execute("BEGIN")
             store.conn.execute(f"SELECT {IMPORT_LOCK_SQL if self.bulk else WRITER_LOCK_SQL}")
             clock = store.conn.execute(_CLOCK_AND_HEAD)
+            # The round trip ends with a Sync, not a Flush: waiting for the client after
+            # it, the session is "idle in transaction", so idle_in_transaction_session_timeout
+            # ends a command that stops there (its process suspended) and frees its locks.
+            store._sync_at_fetch = True
             if self.streams:  # locked and loaded in the same round trip as the clock
                 store._preloaded = store.open_streams(self.streams)
+            store._sync_if_asked()
             store._now, store._head = clock.fetchone()  # type: ignore[misc]
         except BaseException as error:
             self.__exit__(type(error), error, None)
@@ -124,6 +129,7 @@ class EventLog(LogReads, ProjectionWrites):
         self._proposed_first: int | None = None
         self._first: int | None = None  # the position the server gave the first event
         self._pipeline: Any = None
+        self._pipe: Any = None
         self._names: dict[int, tuple[str, str]] = {}
         # Inside a write: each locked stream's product name, read in the same round trip,
         # so that the answer's name needs no query between the append and the COMMIT.
@@ -131,6 +137,7 @@ class EventLog(LogReads, ProjectionWrites):
         self._names_now: dict[str, str | None] = {}
         # Inside a write: the streams its command named, locked and loaded at BEGIN.
         self._preloaded: dict[tuple[str, str], LoadedStream] = {}
+        self._sync_at_fetch = False  # the next fetch of a write sends a Sync (see __enter__)
 
     # -- connection upkeep ----------------------------------------------------------------
 
@@ -142,8 +149,13 @@ class EventLog(LogReads, ProjectionWrites):
         connection.close_if_lost(self.conn, error)
 
     def _enter_pipeline(self) -> None:
-        self._pipeline = self.conn.pipeline()
-        self._pipeline.__enter__()
+        self._pipeline = self.conn.pipeline()  # the context manager; what it yields, below
+        self._pipe = self._pipeline.__enter__()
+
+    def _sync_if_asked(self) -> None:
+        if self._sync_at_fetch and self._pipeline is not None:
+            self._sync_at_fetch = False
+            self._pipe.sync()
 
     def _leave_pipeline(self) -> None:
         """Send what is queued and collect every result (raising the first error)."""
@@ -238,11 +250,13 @@ class EventLog(LogReads, ProjectionWrites):
 
     def _loaded(self, source: str, where: str, params: tuple) -> dict[tuple[str, str], LoadedStream]:
         """The streams of ``source`` (a FROM naming ``streams AS s``), each from its snapshot."""
-        rows = self.conn.execute(
+        cursor = self.conn.execute(
             f"SELECT s.stream_id, s.store, s.product, {LOAD_COLUMNS}{source}{LOAD_JOINS}{where}"
             " ORDER BY s.stream_id, e.version",
             params,
-        ).fetchall()
+        )
+        self._sync_if_asked()
+        rows = cursor.fetchall()
         loaded: dict[tuple[str, str], LoadedStream] = {}
         for stream_id, group in groupby(rows, key=itemgetter(0)):
             stream_rows = list(group)
