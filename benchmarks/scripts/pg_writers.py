@@ -1,13 +1,14 @@
 """One writer process of the PostgreSQL commands benchmark (goal_postgresql, figure 2).
 
-    python pg_writers.py MODE URL_OR_SCHEMA ME COMMANDS PRODUCTS
+    python pg_writers.py MODE URL ME COMMANDS PRODUCTS
 
 MODE is `tool` (run_command on the PostgreSQL store), `eventsourcing` (the
 library's PostgreSQL persistence, one aggregate per product), `ceiling` (one-row
 INSERT transactions) or `locked` (the same, each taking one advisory lock last and
 holding it to its COMMIT: the ceiling of any log that keeps positions gap-free in
-commit order so, the tool's included). The process connects and warms up, prints "ready", waits
-for a line on stdin, runs its commands and prints how many it ran and retried.
+commit order so, the tool's included). URL names the server and the schema (in `options`)
+for all four. The process connects and warms up, prints "ready", waits for a line on
+stdin, runs its commands and prints how many it ran and retried.
 """
 
 from __future__ import annotations
@@ -40,13 +41,13 @@ def tool(url: str, commands) -> int:
     return 0
 
 
-def eventsourcing(schema: str, commands) -> int:
+def eventsourcing(url: str, commands) -> int:
     from eventsourcing.application import Application
     from eventsourcing.persistence import IntegrityError
 
     from es_stock import Stock
 
-    app = Application(env=es_env(schema))
+    app = Application(env=es_env(url))
     retries = 0
     _ready()
     for op, product, quantity in commands:
@@ -65,13 +66,18 @@ def eventsourcing(schema: str, commands) -> int:
     return retries
 
 
-def es_env(schema: str, *, create_table: bool = False) -> dict[str, str]:
-    """The library's settings; only the seeding creates its table and function (eight
-    writers doing it at once collide in the catalog: "tuple concurrently updated")."""
+def es_env(url: str, *, create_table: bool = False) -> dict[str, str]:
+    """The library's settings for the server and schema of ``url``; only the seeding creates
+    its table and function (eight writers doing it at once collide in the catalog: "tuple
+    concurrently updated")."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    info = conninfo_to_dict(url)
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": "test",
-        "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": "5432", "POSTGRES_USER": "postgres",
-        "POSTGRES_PASSWORD": "", "POSTGRES_SCHEMA": schema, "POSTGRES_POOL_SIZE": "1",
+        "PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": str(info["dbname"]),
+        "POSTGRES_HOST": str(info["host"]), "POSTGRES_PORT": str(info.get("port", 5432)),
+        "POSTGRES_USER": str(info["user"]), "POSTGRES_PASSWORD": str(info.get("password", "")),
+        "POSTGRES_SCHEMA": str(info["options"]).removeprefix("-csearch_path="), "POSTGRES_POOL_SIZE": "1",
         "CREATE_TABLE": "yes" if create_table else "no",
     }
 
