@@ -9,7 +9,10 @@
    (scripts/pg_writers.py): total commands per second, against the
    `eventsourcing` library's PostgreSQL persistence doing the same work (goal:
    at least 2x), with the ceilings beside them (one-row INSERT transactions from
-   8 clients; the same taking one advisory lock last, held to COMMIT).
+   8 clients; the same taking one advisory lock last, held to COMMIT). Then
+   all of it again through scripts/delay_proxy.py, a TCP proxy delaying each
+   chunk by DELAY_MS each way (a simulated network; the proxy's own cost is
+   printed); the goal's verdict is the loopback figure's.
 3. `inventory stock SKU` on PostgreSQL against the same command on SQLite, whole
    processes. Goal: at most 1.5x.
 """
@@ -21,6 +24,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from common import (
     SCRIPTS,
@@ -38,6 +46,7 @@ from common import (
 )
 
 SERVER = os.environ.get("INVENTORY_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+DELAY_MS = 1.0  # figure 2 again with this delay each way: a server across a network
 
 
 def _admin(sql: str) -> None:
@@ -57,8 +66,8 @@ def _drop(name: str) -> None:
     _admin(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
-def _url(schema: str) -> str:
-    return f"{SERVER}?options=-csearch_path%3D{schema}"
+def _url(schema: str, server: str = SERVER) -> str:
+    return f"{server}?options=-csearch_path%3D{schema}"
 
 
 def _adds_with_ids(rows: int, products: int = 2000):
@@ -111,12 +120,12 @@ def _import(quick: bool) -> list[Result]:
                         note=f"PostgreSQL / SQLite {t / s:.2f}")]
 
 
-def _writers(mode: str, target: str, processes: int, n: int, products: int) -> float:
+def _writers(mode: str, url: str, processes: int, n: int, products: int) -> float:
     """Start the writers, let them connect, then time them from 'go' to the last one done."""
     env = child_env()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SCRIPTS), env.get("PYTHONPATH")]))
     children = [
-        subprocess.Popen([sys.executable, str(SCRIPTS / "pg_writers.py"), mode, target, str(me), str(n),
+        subprocess.Popen([sys.executable, str(SCRIPTS / "pg_writers.py"), mode, url, str(me), str(n),
                           str(products)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         for me in range(processes)
     ]
@@ -150,7 +159,7 @@ def _seed(mode: str, schema: str, products: int) -> None:
         from eventsourcing.application import Application
         from pg_writers import es_env
 
-        app = Application(env=es_env(schema, create_table=True))
+        app = Application(env=es_env(_url(schema), create_table=True))
         app.save(*[Stock(f"P-{p:04d}", 100) for p in range(products)])
         app.close()
     else:  # the ceilings
@@ -158,8 +167,7 @@ def _seed(mode: str, schema: str, products: int) -> None:
 
 
 def _commands(quick: bool) -> list[Result]:
-    processes, n, products = (4, 100, 200) if quick else (8, 500, 200)
-    reps = 1 if quick else 3
+    """Figure 2 on loopback (the goal), then the same work over a simulated network."""
     try:
         import eventsourcing.postgres  # noqa: F401  (its extra `postgres` brings psycopg-pool)
         have_es = True
@@ -167,39 +175,107 @@ def _commands(quick: bool) -> list[Result]:
         say(f"postgresql 2: eventsourcing's PostgreSQL persistence is not importable ({error}); "
             "pip install -e '.[bench]'")
         have_es = False
+    results = _commands_at(SERVER, "", quick, have_es)
+    with _proxy(0) as bare:
+        direct, proxied = _round_trip(SERVER), _round_trip(bare.url)
+    with _proxy(DELAY_MS) as delayed:
+        through = _round_trip(delayed.url)
+        say(f"postgresql 2: SELECT 1 round trip direct {direct * 1e3:.3f} ms, through the proxy at delay 0 "
+            f"{proxied * 1e3:.3f} ms, at {DELAY_MS:g} ms each way {through * 1e3:.3f} ms")
+        cpu, started = delayed.cpu_seconds(), time.perf_counter()
+        results += _commands_at(delayed.url, f" over a simulated {2 * DELAY_MS:g} ms round trip", quick, have_es)
+        cpu, took = delayed.cpu_seconds() - cpu, time.perf_counter() - started
+    results.append(info_result("PG2", f"  SELECT 1 round trip through the proxy, {DELAY_MS:g} ms each way",
+                               through * 1e3, "ms",
+                               note=f"direct {direct * 1e3:.3f} ms, through the proxy at delay 0 "
+                                    f"{proxied * 1e3:.3f} ms (its own cost); the proxy's CPU over the "
+                                    f"delayed writers: {cpu:.1f} s in {took:.0f} s"))
+    return results
+
+
+def _commands_at(server: str, where: str, quick: bool, have_es: bool) -> list[Result]:
+    """The writers of every mode against ``server`` (the server itself, or a proxy in front of it)."""
+    processes, n, products = (4, 100, 200) if quick else (8, 500, 200)
+    reps = 1 if quick else 3
 
     def case(mode: str):
         def measure() -> float:
             schema = _fresh_schema()
             try:
                 _seed(mode, schema, products)
-                target = schema if mode == "eventsourcing" else _url(schema)
-                return _writers(mode, target, processes, n, products)
+                return _writers(mode, _url(schema, server), processes, n, products)
             finally:
                 _drop(schema)
         return measure
 
     modes = ["tool", "ceiling", "locked"] + (["eventsourcing"] if have_es else [])
-    say(f"postgresql 2: {processes} writers x {n} commands over {products} products, {reps} repetitions")
+    say(f"postgresql 2: {processes} writers x {n} commands over {products} products{where}, {reps} repetitions")
     samples = interleaved({mode: case(mode) for mode in modes}, reps, warmup=False)
     total = processes * n
     rate = {mode: total / median(values) for mode, values in samples.items()}
-    what = f"{processes} writers x {n} commands, {products} shared products"
+    what = f"{processes} writers x {n} commands, {products} shared products{where}"
     results = []
     if have_es:
         per_rep = "; ".join(f"{total / t:.0f}/{total / e:.0f}"
                             for t, e in zip(samples["tool"], samples["eventsourcing"]))
-        results.append(ratio_result("PG2", what, rate["tool"], "cmd/s", "eventsourcing (PostgreSQL)",
-                                    rate["eventsourcing"], limit=2.0, higher_is_better=True,
-                                    note=f"tool/eventsourcing per repetition: {per_rep}"))
+        if where:  # the goal's verdict is the loopback figure's; this one is shown beside it
+            results.append(info_result("PG2", what, rate["tool"], "cmd/s", "eventsourcing (PostgreSQL)",
+                                       rate["eventsourcing"], note=f"tool/eventsourcing per repetition: {per_rep}"))
+        else:
+            results.append(ratio_result("PG2", what, rate["tool"], "cmd/s", "eventsourcing (PostgreSQL)",
+                                        rate["eventsourcing"], limit=2.0, higher_is_better=True,
+                                        note=f"tool/eventsourcing per repetition: {per_rep}"))
     else:
         results.append(info_result("PG2", what, rate["tool"], "cmd/s", note="eventsourcing.postgres missing"))
-    results.append(info_result("PG2", "  ceiling: one-row INSERT transactions, same clients", rate["ceiling"],
-                               "commit/s", note=f"the tool reaches {rate['tool'] / rate['ceiling']:.0%} of it"))
-    results.append(info_result("PG2", "  the same, each taking one advisory lock last (held to COMMIT)",
+    results.append(info_result("PG2", "  ceiling: one-row INSERT transactions, same clients" + where,
+                               rate["ceiling"], "commit/s",
+                               note=f"the tool reaches {rate['tool'] / rate['ceiling']:.0%} of it"))
+    results.append(info_result("PG2", "  the same, each taking one advisory lock last (held to COMMIT)" + where,
                                rate["locked"], "commit/s",
                                note=f"the tool reaches {rate['tool'] / rate['locked']:.0%} of it"))
     return results
+
+
+@dataclass
+class _Proxy:
+    url: str  # SERVER's URL through the proxy
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """The proxy process's CPU time so far (user and system)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def _proxy(delay_ms: float) -> Iterator[_Proxy]:
+    """scripts/delay_proxy.py in front of SERVER, in a process of its own (its CPU shared like the writers')."""
+    parts = urlsplit(SERVER)
+    child = subprocess.Popen([sys.executable, str(SCRIPTS / "delay_proxy.py"), parts.hostname or "127.0.0.1",
+                              str(parts.port or 5432), str(delay_ms)], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(child.stdout.readline().split()[1])
+        user = parts.netloc.rpartition("@")[0]
+        yield _Proxy(urlunsplit(parts._replace(netloc=(user + "@" if user else "") + f"127.0.0.1:{port}")),
+                     child.pid)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def _round_trip(server: str, n: int = 500) -> float:
+    """The median seconds of `SELECT 1` on one connection."""
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        for _ in range(20):
+            conn.execute("SELECT 1")
+        samples = []
+        for _ in range(n):
+            started = time.perf_counter()
+            conn.execute("SELECT 1").fetchone()
+            samples.append(time.perf_counter() - started)
+    return median(samples)
 
 
 def _stock(quick: bool) -> list[Result]:
