@@ -8,6 +8,7 @@ rather than models: validating into a plain dict is a third cheaper per row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, Union
 
@@ -109,6 +110,44 @@ def describe_validation_error(error: ValidationError) -> str:
             messages.append(f"{field}: {item['msg'].lower()}")
     # A union of int|str reports both branches; keep each message once.
     return "; ".join(dict.fromkeys(messages))
+
+
+def repeated_fields(raw: bytes | str, parsed: dict[str, Any] | None) -> list[str]:
+    """The fields an NDJSON row gives more than once (JSON parsers keep the last silently).
+
+    ``parsed`` is the row as validated (None: it did not validate). Without a
+    backslash, every quote in the text delimits a key or a text value, so a valid
+    row whose quotes are exactly those of its parsed keys and text values names
+    each key once; any other row is parsed again, pair by pair.
+    """
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    if parsed is not None and b"\\" not in raw:
+        quoted = len(parsed)
+        for value in parsed.values():
+            if value.__class__ is str:
+                quoted += 1
+        if raw.count(b'"') == 2 * quoted:
+            return []
+    repeated: list[str] = []
+
+    def pairs(items: list[tuple[str, object]]) -> dict[str, object]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen and key not in repeated:
+                repeated.append(key)
+            seen.add(key)
+        return dict(items)
+
+    try:
+        json.loads(raw, object_pairs_hook=pairs)
+    except ValueError:
+        return []  # not JSON: the row's validation says so
+    return repeated
+
+
+def repeated_fields_message(repeated: list[str]) -> str:
+    return f"repeated field(s) {', '.join(map(repr, repeated))} in the object; give each field once"
 
 
 class RowTranslator:
