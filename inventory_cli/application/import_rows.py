@@ -196,7 +196,7 @@ class RowTranslator:
     def key_and_time(self, row: dict[str, Any]) -> tuple[str | None, str | None]:
         key, at = row.get("id"), row.get("at")
         return (
-            None if key is None else self.code(v.IdempotencyKey, key),
+            None if key is None else v.IdempotencyKey(key),  # unique: not worth caching
             None if at is None else parse_user_time(at),
         )
 
@@ -215,20 +215,21 @@ class RowTranslator:
 
 
 # Positional arguments, not star-unpacking: these run once per imported row.
+_new_tuple = tuple.__new__
 
 
 def _add(t: RowTranslator, row: dict[str, Any]) -> Command:
     store, product, quantity = t.line(row)
     reason = t.reason(row, "received")
     key, at = t.key_and_time(row)
-    return AddStock(store, product, quantity, reason, key, at)
+    return _new_tuple(AddStock, (store, product, quantity, reason, key, at))  # every field given
 
 
 def _remove(t: RowTranslator, row: dict[str, Any]) -> Command:
     store, product, quantity = t.line(row)
     reason = t.reason(row, "sold")
     key, at = t.key_and_time(row)
-    return RemoveStock(store, product, quantity, reason, key, at)
+    return _new_tuple(RemoveStock, (store, product, quantity, reason, key, at))
 
 
 def _count(t: RowTranslator, row: dict[str, Any]) -> Command:

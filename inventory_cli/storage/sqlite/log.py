@@ -8,7 +8,7 @@ from datetime import datetime
 from hashlib import sha256
 
 from inventory_cli.domain.events import Event
-from inventory_cli.storage.chain import GENESIS, HASHED_COLUMNS_SQL, event_hash, payload, stored_event
+from inventory_cli.storage.chain import GENESIS, HASHED_COLUMNS_SQL, payload, stored_event
 from inventory_cli.storage.errors import ConcurrencyConflict
 from inventory_cli.storage.port import ChainReport, LoadedStream, NewEvent, RecordedEvent, StreamInfo
 from inventory_cli.storage.snapshot_rows import LOAD_COLUMNS, LOAD_JOINS, loaded_stream
@@ -155,10 +155,11 @@ class EventLog:
         for stream_id, position, version, event, occurred_at, recorded_at, key, command_hash, actor in events:
             type_name, data, quantity = type(event).__name__, encode(event), event[0]
             store, product = names.get(stream_id) or self._name(stream_id)
-            previous = event_hash(
-                previous, position, store, product, version, type_name, quantity,
-                data, occurred_at, recorded_at, actor, key,
-            )
+            # chain.event_hash's text, inlined (as in verify_chain): once per imported row.
+            previous = sha256(
+                f"{previous}\n{position}\n{store}\n{product}\n{version}\n{type_name}\n{quantity}\n"
+                f"{data}\n{occurred_at}\n{recorded_at}\n{actor}\n{key or ''}".encode()
+            ).hexdigest()
             if key is None:
                 rows.append((position, stream_id, version, type_name, quantity, data, occurred_at,
                              recorded_at, actor, previous))
