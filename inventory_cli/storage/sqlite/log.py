@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from hashlib import sha256
 
+from inventory_cli.domain import values
 from inventory_cli.domain.events import Event
 from inventory_cli.storage.chain import GENESIS, HASHED_COLUMNS_SQL, payload, stored_event
 from inventory_cli.storage.errors import ConcurrencyConflict
@@ -25,6 +26,25 @@ _INSERT_EVENTS = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({', '.join('?' 
 _INSERT_KEYED_EVENTS = (
     f"INSERT INTO events ({_EVENT_COLUMNS}, idempotency_key, command_hash) VALUES ({', '.join('?' * 12)})"
 )
+
+def _adapt_value_objects() -> None:
+    """Bind codes and quantities (str and int subclasses) as plain str and int.
+
+    For a parameter that is not exactly an int, str, float or bytes, CPython's
+    sqlite3 looks for an adapter, and without one asks the value and the protocol
+    for ``__conform__``/``__adapt__``: two AttributeErrors raised and cleared per
+    parameter, several per imported row. A registered adapter is found at once.
+    The registry is the sqlite3 module's, so this covers every connection.
+    """
+    for root, base in ((values.Text, str), (values.Quantity, int)):
+        kinds = [root]
+        while kinds:
+            kind = kinds.pop()
+            sqlite3.register_adapter(kind, base)
+            kinds.extend(kind.__subclasses__())
+
+
+_adapt_value_objects()
 
 # An event that a side table follows: (event, stream id, occurred_at, store, product).
 SideEvent = tuple[Event, int, str, str, str]
