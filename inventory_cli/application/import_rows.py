@@ -152,20 +152,24 @@ def repeated_fields_message(repeated: list[str]) -> str:
 
 class RowTranslator:
     """Turns validated rows into commands, caching the codes and quantities that repeat
-    from row to row (value objects check each distinct value once)."""
+    from row to row (value objects check each distinct value once).
+
+    The values are checked by the value objects but kept as plain str and int: they
+    go straight into SQL, where sqlite3 binds a subclass through an adapter lookup.
+    """
 
     _CACHED_KINDS = (v.ProductCode, v.StoreCode, v.Reason, v.CustomerCode, v.Actor)
     MAX_CACHED_CODES = 20_000
 
     def __init__(self, default_store: str) -> None:
-        self.default_store = v.StoreCode(default_store)
+        self.default_store = v.StoreCode.checked(default_store)
         self._codes: dict[tuple[type, str], str] = {}
         self._quantities: dict[tuple[type, int | str], int] = {}
 
     def code(self, kind: type[v.Code], value: str) -> str:
         cached = self._codes.get((kind, value))
         if cached is None:
-            cached = kind(value)
+            cached = kind.checked(value)
             if kind in self._CACHED_KINDS:  # ids are unique: caching them only costs memory
                 if len(self._codes) >= self.MAX_CACHED_CODES:
                     self._codes.clear()
@@ -175,7 +179,7 @@ class RowTranslator:
     def quantity(self, kind: type[v.Quantity], value: int | str) -> int:
         cached = self._quantities.get((kind, value))
         if cached is None:
-            cached = kind(value)
+            cached = kind.checked(value)
             if len(self._quantities) >= self.MAX_CACHED_CODES:
                 self._quantities.clear()
             self._quantities[(kind, value)] = cached
@@ -196,7 +200,7 @@ class RowTranslator:
     def key_and_time(self, row: dict[str, Any]) -> tuple[str | None, str | None]:
         key, at = row.get("id"), row.get("at")
         return (
-            None if key is None else v.IdempotencyKey(key),  # unique: not worth caching
+            None if key is None else v.IdempotencyKey.checked(key),  # unique: not worth caching
             None if at is None else parse_user_time(at),
         )
 

@@ -34,6 +34,12 @@ class Text(str):
         return str.__new__(cls, cls._clean(value))
 
     @classmethod
+    def checked(cls, value: object) -> str:
+        """The value checked and normalised like ``cls(value)``, as a plain ``str``."""
+        text = cls._clean(value)
+        return text if type(text) is str else str.__str__(text)
+
+    @classmethod
     def _clean(cls, value: object) -> str:
         what = cls.what
         if not isinstance(value, str):
@@ -150,6 +156,11 @@ class Quantity(int):
                 f"got {value}."
             )
         return super().__new__(cls, number)
+
+    @classmethod
+    def checked(cls, value: object) -> int:
+        """The value checked like ``cls(value)``, as a plain ``int``."""
+        return int(cls(value))
 
 
 class CountedQuantity(Quantity):
