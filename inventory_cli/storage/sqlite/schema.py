@@ -77,7 +77,12 @@ CREATE UNIQUE INDEX stock_by_store_product ON stock (store, product);
 
 def projection_ddl(suffix: str = "", *, temporary: bool = False) -> str:
     """DDL of today's projection tables, optionally with a suffix for a rebuild,
-    or as temporary tables (this connection's, dropped when it closes) for a check."""
+    or as temporary tables (this connection's, dropped when it closes) for a check.
+
+    ``idempotency_keys`` is WITHOUT ROWID: one b-tree ordered by key, where a rowid
+    table needs a second one for its primary key (a keyed import writes a row per
+    command). Files made before keep their table until the next rebuild.
+    """
     create = "CREATE TEMP TABLE" if temporary else "CREATE TABLE"
     return f"""
 {create} stock{suffix} (
@@ -106,7 +111,7 @@ def projection_ddl(suffix: str = "", *, temporary: bool = False) -> str:
     command_hash TEXT    NOT NULL,
     stream_id    INTEGER NOT NULL,
     position     INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 {create} products{suffix} (
     product TEXT PRIMARY KEY,
     name    TEXT NOT NULL
