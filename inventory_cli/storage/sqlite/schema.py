@@ -250,13 +250,13 @@ def keyed_fill_sql(suffix: str = "") -> list[str]:
         " WHEN 'StockReleased' THEN 'released' ELSE 'fulfilled' END, occurred_at,"
         " json_extract(data, '$.expires_at'), occurred_at FROM events"
         " WHERE type IN ('StockReserved', 'StockReleased', 'ReservationFulfilled')"
-        " ORDER BY position"
+        " ORDER BY 1, position"
         " ON CONFLICT (reservation_id) DO UPDATE SET status = excluded.status,"
         " closed_at = excluded.closed_at",
         f"UPDATE reservations{suffix} SET closed_at = NULL WHERE status = 'open'",
         f"INSERT INTO idempotency_keys{suffix} (key, command_hash, stream_id, position)"
         " SELECT idempotency_key, command_hash, stream_id, position FROM events"
-        " WHERE idempotency_key IS NOT NULL"
+        " WHERE idempotency_key IS NOT NULL ORDER BY idempotency_key"
         " ON CONFLICT (key) DO UPDATE SET command_hash = excluded.command_hash,"
         " stream_id = excluded.stream_id, position = excluded.position"
         " WHERE excluded.position > position",
