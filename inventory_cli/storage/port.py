@@ -4,7 +4,8 @@ SQLite implements it today (``storage/sqlite/``); a PostgreSQL twin can implemen
 the same methods without touching the domain or the application.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple turns each string
+# annotation into a ForwardRef, compiled when the class is made, at every start.
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
