@@ -39,7 +39,7 @@ GOALS = {
     "reads": "goal_reads",        # 5: history / replay of one product against stock
     "commands": "goal_commands",  # 6: in-process commands against eventsourcing
     "retail": "retail",           # 7: the Online Retail year
-    "feed": "goal_feed",          # the feed: follower latency, metrics against stock
+    "feed": "goal_feed",          # the feed: follower latency, metrics against stock (SQLite, PostgreSQL)
     "reports": "goal_reports",    # 8: report movements against rebuild-projections
     "postgresql": "goal_postgresql",  # issue 16: import, 8 writers, stock on the shared log
     "streams": "goal_streams",    # issue 15, 1: a command on streams of 1K-1M events

@@ -24,6 +24,12 @@ from inventory_cli.cli.main import app
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# The real retail year (UCI Online Retail, CC BY 4.0): in the shared folder beside the
+# checkout (as CI lays it out), else the workplace's; tests that need it skip without it.
+RETAIL_DATA = next((folder for folder in (REPO_ROOT.parent / "shared" / "data" / "online-retail",
+                                          Path("/work/shared/data/online-retail"))
+                    if (folder / "online_retail_non_uk.csv").exists()), Path("/work/shared/data/online-retail"))
+
 # Environment variables that change what the tool does; tests set what they need.
 _TOOL_ENV = (
     "INVENTORY_DB",

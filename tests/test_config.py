@@ -86,3 +86,20 @@ def test_without_inventory_config_the_file_is_config_toml_in_the_user_config_fol
     (tmp_path / "inventory-cli" / "config.toml").write_text('store = "east"\n')
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     assert config.load() == {"store": "east"}
+
+
+@pytest.mark.parametrize("args", [[], ["--help"], ["add", "--help"], ["product"], ["product", "set", "-h"],
+                                  ["report", "cover", "--help"], ["--db", "x.db", "stock", "--help"]])
+def test_help_is_shown_whatever_the_file_says(configured, args):
+    configured.path.write_text('store = "north\ncolour = 7\n')
+    result = configured(*args, json=False)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Usage: inventory") and result.stderr == ""
+
+
+def test_a_broken_file_still_stops_every_command_that_runs(configured):
+    configured.path.write_text('store = "north\n')
+    for args in (["stock"], ["product", "list"], ["report", "cover"], ["add", "X", "1"]):
+        result = configured(*args, json=False)
+        assert result.exit_code == 2 and "not valid TOML" in result.stderr, args
+    assert not configured.db.exists()

@@ -49,6 +49,19 @@ def test_an_empty_database_location_is_a_usage_error_not_the_default_file(tmp_pa
     assert not any((tmp_path / "home").rglob("*")), "something was written under the user's home"
 
 
+@pytest.mark.parametrize("how", ["--db ''", "INVENTORY_DB="])
+def test_an_empty_database_location_still_lets_a_command_show_its_help(tmp_path, home, how):
+    env = cli_env(None, home)
+    args = ["add", "--help"]
+    if how == "--db ''":
+        args = ["--db", "", *args]
+    else:
+        env["INVENTORY_DB"] = ""
+    result = _run(args, env)
+    assert result.exit_code == 0, result.stderr
+    assert "inventory add PRODUCT QUANTITY" in result.stdout and result.stderr == ""
+
+
 def test_a_given_location_still_wins_over_an_empty_environment_variable(tmp_path, home):
     db = tmp_path / "given.db"
     env = {**cli_env(None, home), "INVENTORY_DB": ""}

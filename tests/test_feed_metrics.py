@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import stat
 import subprocess
@@ -22,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import data, process_env, run_inventory
 
+FEED_PAGE = Path(__file__).resolve().parent.parent / "docs" / "feed.md"
 PER_STORE = ("stock_lines", "low_stock_lines", "open_reservations", "overdue_reservations",
              "incoming_transfers")
 
@@ -101,6 +103,27 @@ def test_metrics_agree_with_stock_reservations_transfers_and_consumers(invoke, b
 
     lag = {dict(labels)["consumer"]: int(v) for labels, v in found["inventory_consumer_lag"].items()}
     assert lag == {c["consumer"]: c["lag"] for c in consumers} == {"warehouse": 1, "nats": 0}
+
+
+def test_the_feed_pages_alert_rules_and_table_use_what_metrics_writes(invoke, busy_db):
+    """docs/feed.md's Prometheus rules and its table of metrics name only metrics and labels
+    that `inventory metrics` writes. (The rules' syntax is promtool's to check: not here.)"""
+    page = FEED_PAGE.read_text()
+    found = samples(ok(invoke("metrics", json=False)).stdout)
+    labels = {name: {key for sample in values for key, _ in sample} for name, values in found.items()}
+    [rules] = re.findall(r"^```yaml\n(.*?)^```", page, re.S | re.M)
+    alerts = re.split(r"^ *- alert: ", rules, flags=re.M)[1:]
+    used: set[str] = set()
+    for alert in alerts:
+        expr = re.search(r"expr: (.*)", alert).group(1)
+        names = set(re.findall(r"\binventory_\w+", expr))
+        for name in names:
+            assert name in found, f"the rule {alert.split()[0]} uses {name}, which metrics does not write"
+            assert set(re.findall(r"\$labels\.(\w+)", alert)) <= labels[name], alert
+        used |= names
+    assert len(alerts) == 3 and used == {"inventory_consumer_lag", "inventory_overdue_reservations"}
+    table = set(re.findall(r"^\| `(inventory_\w+)` \| `?(\w*)`? ?\|", page, re.M))
+    assert table == {(name, "".join(labels[name])) for name in found}
 
 
 def _epoch(iso: str) -> float:

@@ -26,6 +26,7 @@ from inventory_cli.storage.errors import StorageError
 from inventory_cli.storage.port import ConsumerPosition
 from inventory_cli.storage.postgresql.feed import PostgresLogFeed, open_feed
 from inventory_cli.storage.postgresql.store import open_store as open_pg
+from inventory_cli.storage.postgresql.schema import CURRENT_VERSION
 from pg_fixtures import PgSchema, admin_connection, fresh_schema, pg_schema, pg_url  # noqa: F401
 from test_postgresql_roles import READER_GRANTS, roles  # noqa: F401  (fixture)
 
@@ -295,12 +296,12 @@ def test_a_schema_of_version_1_gets_the_feed_tables_when_opened(pg_schema: PgSch
     store.close()
     pg_schema.sql(
         "DROP TRIGGER events_notify ON events; DROP FUNCTION inventory_notify_append();"
-        " DROP TABLE consumers, event_counts; DROP INDEX reservations_open_by_stream;"
+        " DROP TABLE consumers, event_counts, snapshots; DROP INDEX reservations_open_by_stream;"
         " UPDATE inventory_schema SET version = 1"
     )
     feed = open_feed(pg_schema.url, busy_timeout=5)
     try:
-        assert pg_schema.sql("SELECT version FROM inventory_schema") == [(2,)]
+        assert pg_schema.sql("SELECT version FROM inventory_schema") == [(CURRENT_VERSION,)]
         assert feed.save_position("erp", 1, wait=True)
         assert [e.position for e in feed.read_after(0, 10)] == [1]
     finally:

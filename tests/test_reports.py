@@ -24,13 +24,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO_ROOT, data, run_inventory
+from conftest import REPO_ROOT, RETAIL_DATA, data, run_inventory
 from terminal import on_terminal
 
-# The shared folder beside the checkout (as CI lays it), else the workplace's.
-RETAIL = next((folder / "online_retail_non_uk.csv" for folder in (
-    REPO_ROOT.parent / "shared" / "data" / "online-retail", Path("/work/shared/data/online-retail"))
-    if (folder / "online_retail_non_uk.csv").exists()), Path("/work/shared/data/online-retail/online_retail_non_uk.csv"))
+RETAIL = RETAIL_DATA / "online_retail_non_uk.csv"
 SAMPLE_COUNTRIES = ("Spain", "Portugal", "Norway", "Channel Islands", "Japan", "Saudi Arabia")
 SERVICE_CODES = {"POST", "DOT", "M", "D", "C2", "S", "BANK CHARGES", "AMAZONFEE", "CRUK", "PADS", "B"}
 LONDON = ZoneInfo("Europe/London")

@@ -19,8 +19,12 @@ from inventory_cli.cli.boundary import UsageProblem
 class Settings:
     """Where the database is, how long a writer waits for it, whether long output pages."""
 
-    def __init__(self, db: str | None, *, pager: bool = True, configured_db: str | None = None) -> None:
-        """--db, else INVENTORY_DB, else the configuration file's `db`, else the default."""
+    def __init__(self, db: str | None, *, pager: bool = True, configured_db: str | None = None,
+                 problem: str | None = None) -> None:
+        """--db, else INVENTORY_DB, else the configuration file's `db`, else the default.
+        ``problem``: why no command can run as asked (a broken configuration file, an
+        empty location), if none can; their help still shows."""
+        self.problem = problem
         self.db = db or os.environ.get("INVENTORY_DB") or configured_db or _default_db()
         self.pager = pager
 

@@ -19,6 +19,7 @@ import typer
 from inventory_cli import __version__
 from inventory_cli.cli.boundary import EXIT_USAGE, fail, flush_stdout
 from inventory_cli.cli.context import Settings
+from inventory_cli.cli.help import HelpCommand
 
 # Typer draws help and usage errors with rich boxes; plain text where that would
 # end up in a pipe, a log file or a terminal that asked for no colour.
@@ -101,19 +102,24 @@ def main_options(
 ) -> None:
     from inventory_cli.cli import config
 
+    # A broken configuration file or an empty location stops the commands that run
+    # (RunningCommand), not the help of a command, which click shows after this callback.
+    problem = None
     try:
         settings = config.load()
-    except config.ConfigProblem as problem:
-        fail(f"{problem} Nothing was written.", EXIT_USAGE)
+    except config.ConfigProblem as error:
+        settings, problem = {}, f"{error} Nothing was written."
     # By name: typer carries its own copy of click, whose enum is not click's.
     from_env = getattr(ctx.get_parameter_source("db"), "name", "") != "COMMANDLINE"
-    ctx.obj = Settings(_location(None if from_env else db), pager=not no_pager,
-                       configured_db=settings.get("db"))
+    location, empty = _location(None if from_env else db)
+    ctx.obj = Settings(location, pager=not no_pager,
+                       configured_db=settings.get("db"), problem=empty or problem)
     ctx.default_map = config.command_defaults(settings, _GROUPS)
 
 
-def _location(db: str | None) -> str | None:
-    """--db, else INVENTORY_DB; a location given empty is a mistake, never the default file.
+def _location(db: str | None) -> tuple[str | None, str | None]:
+    """--db, else INVENTORY_DB, and the problem with it: a location given empty is a
+    mistake, never the default file.
 
     click reads an empty INVENTORY_DB as unset, so the environment is asked again here:
     `--db "$DB"` with DB unset, or `INVENTORY_DB=`, must not write to the user's real data.
@@ -121,14 +127,14 @@ def _location(db: str | None) -> str | None:
     given = db if db is not None else os.environ.get("INVENTORY_DB")
     if given is not None and not given.strip():
         source = "--db" if db is not None else "INVENTORY_DB"
-        fail(f"{source} is empty; give the database file's path (or leave {source} out "
-             "to use the default file). Nothing was written.", EXIT_USAGE)
-    return given
+        return None, (f"{source} is empty; give the database file's path (or leave {source} out "
+                      "to use the default file). Nothing was written.")
+    return given, None
 
 
 def build_app(modules: Iterable[str] = COMMAND_MODULES) -> typer.Typer:
     """The app with the commands of these modules of `commands/` (all of them by default)."""
-    from inventory_cli.cli.help import HelpCommand, HelpGroup
+    from inventory_cli.cli.help import HelpGroup
 
     built = typer.Typer(cls=HelpGroup, **_APP_SETTINGS)
     built.callback()(main_options)
@@ -136,12 +142,23 @@ def build_app(modules: Iterable[str] = COMMAND_MODULES) -> typer.Typer:
         commands, groups = len(built.registered_commands), len(built.registered_groups)
         _commands_module(module).register(built)
         for info in built.registered_commands[commands:]:
-            info.cls, info.rich_help_panel = HelpCommand, PANELS.get(module)
+            info.cls, info.rich_help_panel = RunningCommand, PANELS.get(module)
         for group in built.registered_groups[groups:]:
             group.cls, group.rich_help_panel = HelpGroup, PANELS.get(module)
             for info in group.typer_instance.registered_commands:
-                info.cls = HelpCommand
+                info.cls = RunningCommand
     return built
+
+
+class RunningCommand(HelpCommand):
+    """Every command: its help as help.py draws it; run, it needs a usable configuration
+    file and location."""
+
+    def invoke(self, ctx: typer.Context):
+        settings = ctx.find_object(Settings)
+        if settings is not None and settings.problem:
+            fail(settings.problem, EXIT_USAGE)
+        return super().invoke(ctx)
 
 
 def _commands_module(name: str):

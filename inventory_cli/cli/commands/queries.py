@@ -41,7 +41,8 @@ def stock(
     if low:
         empty = "No line is at or below its reorder point" + (f" in store {store_code}." if store_code else ".")
     else:
-        empty = "No stock recorded yet" + (f" in store {store_code}." if store_code else ".")
+        of = "" if product_code is None else f" of {product_code}"
+        empty = f"No stock{of} recorded yet" + (f" in store {store_code}." if store_code else ".")
     _print_lines(lines, as_json, as_csv, empty)
 
 
