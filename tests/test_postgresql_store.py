@@ -173,6 +173,75 @@ def test_an_import_is_gap_free_and_all_or_nothing(pg_url: str) -> None:
     pg.close()
 
 
+def _mixed_rows(count: int) -> list[SourceRow]:
+    """Import rows of every kind that touch the log: keyed and not, reservations, a
+    transfer, a name, non-ASCII codes and text that COPY must escape."""
+    rows: list[dict] = [{"op": "add", "product": "Ü;\\t'%", "quantity": 50, "user": "back\\slash"}]
+    rows += [{"op": "add", "product": f"P{n}", "quantity": 1000} for n in range(37)]
+    rows += [{"op": "transfer", "product": "Ü;\\t'%", "quantity": 5, "from": "main", "to": "nörd",
+              "transfer_id": "T1"},
+             {"op": "receive", "transfer_id": "T1", "quantity": 4}]
+    for i in range(count - len(rows)):
+        product = f"P{i % 37}"
+        if i % 10 == 3:
+            rows.append({"op": "reserve", "product": product, "quantity": 1, "customer": "c",
+                         "reservation_id": f"R{i}"})
+        elif i % 10 == 4 and i > 10:
+            rows.append({"op": "fulfill" if i % 20 == 4 else "release", "reservation_id": f"R{i - 1}"})
+        elif i % 10 == 7:
+            rows.append({"op": "remove", "product": product, "quantity": 1, "id": f"rm{i}"})
+        else:
+            rows.append({"op": "add", "product": product, "quantity": 3, **({"id": f"a{i}"} if i % 2 else {})})
+    return [SourceRow(n, json.dumps(row, ensure_ascii=False)) for n, row in enumerate(rows, 1)]
+
+
+def test_a_long_import_logs_and_chains_as_on_sqlite(pg_url: str, tmp_path: Path) -> None:
+    """More than one flush: the first is COPYed (a big one), the last goes through the
+    server's append function; positions, fields and hashes are SQLite's."""
+    from inventory_cli.application.importer import FLUSH_EVERY
+
+    rows = _mixed_rows(FLUSH_EVERY + 300)
+    sqlite = open_sqlite(str(tmp_path / "inv.db"), create=True)
+    pg = open_pg(pg_url, create=True)
+    run_command(sqlite, AddStock("main", "before", 1), clock=Clock())
+    run_command(pg, AddStock("main", "before", 1), clock=Clock())
+    for store in (sqlite, pg):
+        report = run_import(store, rows, default_store="main", actor="tester", clock=Clock())
+        assert (report.applied, report.rejected) == (len(rows), 0), report.errors
+    assert log_of(pg) == log_of(sqlite)
+    assert [r.position for r in pg.read_log()] == list(range(1, pg.head_position() + 1))
+    assert pg.verify_chain() == sqlite.verify_chain()
+    assert pg.verify_chain().first_bad_position is None
+    assert pg.check_projections().differences == []
+    assert pg.stock_lines(None, None) == sqlite.stock_lines(None, None)
+    keyed = [row for row in rows if '"id"' in row.content]  # type: ignore[operator]
+    head = pg.head_position()
+    again = run_import(pg, keyed, default_store="main", actor="tester", clock=Clock())
+    assert (again.applied, again.duplicates, pg.head_position()) == (0, len(keyed), head)
+    sqlite.close()
+    pg.close()
+
+
+def test_a_copied_flush_that_meets_a_key_another_writer_stored_writes_nothing(pg_url: str) -> None:
+    """The race a key look-up cannot close: another import stored the key after this one
+    looked. The COPY is refused, the whole import rolls back, the store goes on working."""
+    from inventory_cli.application.importer import FLUSH_EVERY
+    from inventory_cli.storage.errors import ConcurrencyConflict
+
+    pg = open_pg(pg_url, create=True)
+    rows = [SourceRow(i + 1, json.dumps({"op": "add", "product": f"P{i % 7}", "quantity": 1, "id": f"k{i}"}))
+            for i in range(FLUSH_EVERY)]
+    assert run_import(pg, rows[-1:], default_store="main").applied == 1  # k4999 is stored
+    pg.find_keys = lambda keys: {}  # type: ignore[method-assign]  # looked before it was
+    with pytest.raises(ConcurrencyConflict):
+        run_import(pg, rows, default_store="main")
+    del pg.find_keys
+    assert pg.head_position() == 1 and pg.verify_chain().first_bad_position is None
+    assert run_import(pg, rows, default_store="main").applied == FLUSH_EVERY - 1
+    assert [r.position for r in pg.read_log()] == list(range(1, FLUSH_EVERY + 1))
+    pg.close()
+
+
 def test_a_schema_without_our_tables_answers_empty_and_is_not_created(pg_schema: PgSchema) -> None:
     empty = open_pg(pg_schema.url, create=False)
     assert isinstance(empty, EmptyStore) and empty.stock_lines(None, None) == [] and empty.head_position() == 0

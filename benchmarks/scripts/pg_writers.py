@@ -3,8 +3,10 @@
     python pg_writers.py MODE URL_OR_SCHEMA ME COMMANDS PRODUCTS
 
 MODE is `tool` (run_command on the PostgreSQL store), `eventsourcing` (the
-library's PostgreSQL persistence, one aggregate per product) or `ceiling` (one-row
-INSERT transactions). The process connects and warms up, prints "ready", waits
+library's PostgreSQL persistence, one aggregate per product), `ceiling` (one-row
+INSERT transactions) or `locked` (the same, each taking one advisory lock last and
+holding it to its COMMIT: the ceiling of any log that keeps positions gap-free in
+commit order so, the tool's included). The process connects and warms up, prints "ready", waits
 for a line on stdin, runs its commands and prints how many it ran and retried.
 """
 
@@ -63,11 +65,14 @@ def eventsourcing(schema: str, commands) -> int:
     return retries
 
 
-def es_env(schema: str) -> dict[str, str]:
+def es_env(schema: str, *, create_table: bool = False) -> dict[str, str]:
+    """The library's settings; only the seeding creates its table and function (eight
+    writers doing it at once collide in the catalog: "tuple concurrently updated")."""
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": "test",
         "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": "5432", "POSTGRES_USER": "postgres",
         "POSTGRES_PASSWORD": "", "POSTGRES_SCHEMA": schema, "POSTGRES_POOL_SIZE": "1",
+        "CREATE_TABLE": "yes" if create_table else "no",
     }
 
 
@@ -84,6 +89,24 @@ def ceiling(url: str, commands) -> int:
     return 0
 
 
+def locked(url: str, commands) -> int:
+    """The ceiling under a log lock held to COMMIT: each one-row INSERT transaction takes one
+    transaction-level advisory lock last, in the same round trip as the COMMIT (pipeline mode)."""
+    import psycopg
+
+    conn = psycopg.connect(url, autocommit=True)
+    _ready()
+    for op, product, quantity in commands:
+        with conn.pipeline():
+            conn.execute("BEGIN")
+            conn.execute("INSERT INTO ceiling_events (stream, data) VALUES (%s, %s)",
+                         (product, f'{{"op":"{op}","quantity":{quantity}}}'))
+            conn.execute("SELECT pg_advisory_xact_lock(73)")
+            conn.execute("COMMIT")
+    conn.close()
+    return 0
+
+
 def _ready() -> None:
     print("ready", flush=True)
     sys.stdin.readline()
@@ -92,7 +115,7 @@ def _ready() -> None:
 def main() -> None:
     mode, target, me, n, products = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6])
     commands = plan(me, n, products)
-    retries = {"tool": tool, "eventsourcing": eventsourcing, "ceiling": ceiling}[mode](target, commands)
+    retries = {"tool": tool, "eventsourcing": eventsourcing, "ceiling": ceiling, "locked": locked}[mode](target, commands)
     print(n, retries, flush=True)
 
 

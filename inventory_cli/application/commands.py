@@ -185,6 +185,14 @@ def _json_value(value: object) -> str:
     return _CANONICAL.encode(value)
 
 
+def streams_named(command: Command) -> tuple[tuple[str, str], ...]:
+    """The (store, product) streams a command names (those named by an id are found later)."""
+    if type(command) is TransferStock:
+        return ((command.from_store, command.product), (command.to_store, command.product))
+    store = getattr(command, "store", None)
+    return () if store is None else ((store, command.product),)  # type: ignore[union-attr]
+
+
 def idempotency_key(command: Command) -> str | None:
     """The key a command is deduplicated by: its ``--id``, else the reservation or
     transfer id the user chose (run once per command: an import calls it per row)."""

@@ -6,7 +6,7 @@ import random
 import time
 from collections.abc import Callable
 
-from inventory_cli.application.commands import Command
+from inventory_cli.application.commands import Command, streams_named
 from inventory_cli.application.errors import RetriesExhausted
 from inventory_cli.application.results import WriteResult, command_details, customer_of
 from inventory_cli.application.write_session import Outcome, WriteSession
@@ -29,7 +29,7 @@ def run_command(
     """
     for attempt in range(MAX_ATTEMPTS):
         try:
-            with store.write():
+            with store.write(streams_named(command)):
                 session = WriteSession(store, (clock or store.now)(), actor)
                 outcome = session.execute(command)
                 if outcome.duplicate_of is not None:
@@ -57,7 +57,7 @@ def run_expiry(store: EventStore, actor: str = "unknown", clock: Callable[[], st
     """Release every overdue reservation of every store, each exactly once; the number released."""
     for attempt in range(MAX_ATTEMPTS):
         try:
-            with store.write():
+            with store.write(bulk=True):  # any number of streams
                 session = WriteSession(store, (clock or store.now)(), actor)
                 released = sum(
                     session.expire_overdue(stream_id) for stream_id in store.overdue_streams(session.now)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from typing import NamedTuple
 
 from pydantic import ValidationError
@@ -23,13 +23,13 @@ from inventory_cli.application.import_rows import (
     repeated_fields,
     repeated_fields_message,
 )
-from inventory_cli.application.commands import Command, TransferStock, idempotency_key
+from inventory_cli.application.commands import Command, idempotency_key, streams_named
 from inventory_cli.application.write_session import WriteSession
 from inventory_cli.domain.errors import InvalidValue, RuleViolation
 from inventory_cli.storage.port import EventStore
 
 FLUSH_EVERY = 5_000
-KEYS_AT_ONCE = 500  # rows whose idempotency keys are looked up together
+KEYS_AT_ONCE = 5_000  # rows whose idempotency keys are looked up together (a round trip on a server)
 _NEEDS_ID = "with --batch-size every row needs an 'id', so that a re-run is safe"
 # The validator itself: TypeAdapter's wrappers cost a measurable share per row.
 _validate_json = ROW.validator.validate_json
@@ -104,7 +104,7 @@ def run_import(
     for batch in _batches(source, None if dry_run else batch_size):
         committed = report.applied
         try:
-            with store.write():
+            with store.write(bulk=True):
                 # One session for all batches: streams stay in memory between them.
                 now = (clock or store.now)()  # a server's clock where there is one
                 if session is None:
@@ -144,20 +144,12 @@ def _decide_rows(
         translated = [_translated(row, translator, require_keys) for row in chunk]
         commands = [command for command, _ in translated if not isinstance(command, Exception)]
         session.prefetch_keys([key for command in commands if (key := idempotency_key(command))])
-        session.prefetch_streams([key for command in commands for key in _streams_of(command)])
+        session.prefetch_streams([key for command in commands for key in streams_named(command)])
         for row, (command, row_actor) in zip(chunk, translated):
             count += 1
             if on_rows is not None and count % 1000 == 0:
                 on_rows(1000)
             _decide_row(session, row, command, row_actor, report, dry_run)
-
-
-def _streams_of(command: Command) -> tuple[tuple[str, str], ...]:
-    """The (store, product) streams a command names (those named by an id are found later)."""
-    if type(command) is TransferStock:
-        return ((command.from_store, command.product), (command.to_store, command.product))
-    store = getattr(command, "store", None)
-    return () if store is None else ((store, command.product),)  # type: ignore[union-attr]
 
 
 def _translated(row: SourceRow, translator: RowTranslator, require_keys: bool) -> tuple:
@@ -222,8 +214,12 @@ def _check_only(
 
 
 def _batches(source: Iterator[SourceRow], size: int | None) -> Iterator[Iterable[SourceRow]]:
+    """The batches, each read before its transaction begins; a whole file streams through
+    its transaction, which begins once the first row is there (a writer's locks are not
+    held while a pipe stays silent)."""
     if size is None:
-        yield source
+        first = next(source, None)
+        yield source if first is None else chain((first,), source)
         return
     while batch := list(islice(source, size)):
         yield batch

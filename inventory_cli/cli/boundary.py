@@ -14,7 +14,7 @@ import typer
 
 from inventory_cli.application.errors import RetriesExhausted
 from inventory_cli.domain.errors import InvalidValue, RuleViolation
-from inventory_cli.storage.errors import ConcurrencyConflict, StorageBusy, StorageError
+from inventory_cli.storage.errors import ConcurrencyConflict, ConnectionLost, StorageBusy, StorageError
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -61,6 +61,8 @@ def exit_code_for(error: BaseException) -> tuple[int, str]:
         return EXIT_REFUSED, f"{error} Nothing was written."
     if isinstance(error, StorageError):
         return EXIT_UNUSABLE, str(error)
+    if isinstance(error, ConnectionLost):
+        return EXIT_TEMPORARY, f"{error}. Nothing was written; try again in a moment, or raise INVENTORY_BUSY_TIMEOUT."
     # A conflict that reaches here was not retried (an import): temporary all the same.
     if isinstance(error, (StorageBusy, RetriesExhausted, ConcurrencyConflict)):
         return EXIT_TEMPORARY, _busy_message(error)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import typer
 
@@ -51,10 +49,16 @@ class Settings:
         schema is checked on opening."""
         return not self.is_postgres and not self.db.startswith("file:") and not os.path.lexists(self.db)
 
-    def open(self, *, create: bool, location: str | None = None):  # -> an EventStore (EmptyStore: none yet)
+    def open(self, *, create: bool, location: str | None = None, tables_now: bool = False):
+        """The store (an EmptyStore where there is none yet and ``create`` is false).
+
+        On a server, ``create`` makes the tables in the first write's own transaction
+        (a refused one leaves none behind), or at once with ``tables_now`` (migrate).
+        """
         location = location or self.db
         if location.startswith(("postgresql://", "postgres://")):
-            return _open_postgres(location, create=create, busy_timeout=self.busy_timeout())
+            return _open_postgres(location, create=create, busy_timeout=self.busy_timeout(),
+                                  defer_tables=not tables_now)
         from inventory_cli.storage.sqlite import open_store
 
         seconds = self.busy_timeout()
@@ -80,7 +84,7 @@ def _say_waiting(seconds: float) -> None:
     sys.stderr.flush()
 
 
-def _open_postgres(url: str, *, create: bool, busy_timeout: float):
+def _open_postgres(url: str, *, create: bool, busy_timeout: float, defer_tables: bool = False):
     """The PostgreSQL store; without the driver installed, a usage error saying how to get it."""
     from importlib.util import find_spec
 
@@ -91,7 +95,7 @@ def _open_postgres(url: str, *, create: bool, busy_timeout: float):
         )
     from inventory_cli.storage.postgresql.store import open_store
 
-    return open_store(url, create=create, busy_timeout=busy_timeout)
+    return open_store(url, create=create, busy_timeout=busy_timeout, defer_tables=defer_tables)
 
 
 def _default_db() -> str:
@@ -177,25 +181,10 @@ def write(ctx: typer.Context, command, as_json: bool, describe, user: str | None
     return result
 
 
-@contextmanager
-def reading(ctx: typer.Context) -> Iterator:  # Iterator[SqliteEventStore | EmptyStore]
-    """The store opened for reading, in one read snapshot, for output that streams from it.
-
-    The rows a query yields are written while the store is open, so that the first
-    ones appear before the last is read.
-    """
-    store = settings_of(ctx).open(create=False)
-    try:
-        with store.snapshot():
-            yield store
-    finally:
-        store.close()
-
-
 def read(ctx: typer.Context, query):
     """query(store) on the store opened for reading (an empty one when there is no database yet)."""
     store = settings_of(ctx).open(create=False)
     try:
-        return query(store)
+        return store.run_read(query)  # on a server, once more if the connection is lost
     finally:
         store.close()

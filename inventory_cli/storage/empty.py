@@ -7,7 +7,7 @@ nothing is created. Anything that would write refuses with a StorageError.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 
 from inventory_cli.domain.events import Event
@@ -27,6 +27,7 @@ from inventory_cli.storage.port import (
     StockLine,
     StoreTotals,
     StreamInfo,
+    T,
     VerifyReport,
 )
 
@@ -40,12 +41,15 @@ class EmptyStore:
     def close(self) -> None:
         pass
 
-    def write(self) -> AbstractContextManager[None]:
+    def write(self, streams: Sequence[tuple[str, str]] = (), *, bulk: bool = False) -> AbstractContextManager[None]:
         """A transaction with nothing in it: only reads may happen inside."""
         return nullcontext()
 
     def snapshot(self) -> AbstractContextManager[None]:
         return nullcontext()
+
+    def run_read(self, query: Callable[[EmptyStore], T]) -> T:
+        return query(self)
 
     def _refuse(self) -> StorageError:
         return StorageError(

@@ -11,6 +11,10 @@ class StorageBusy(Exception):
     """The database stayed locked by another writer (exit 75)."""
 
 
+class ConnectionLost(StorageBusy):
+    """The connection to the database server was lost, and could not be made again (exit 75)."""
+
+
 class ConcurrencyConflict(Exception):
     """Another writer appended to the stream first; the command may be retried."""
 

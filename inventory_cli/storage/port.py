@@ -7,9 +7,9 @@ the same methods without touching the domain or the application.
 # No `from __future__ import annotations` here: typing.NamedTuple turns each string
 # annotation into a ForwardRef, compiled when the class is made, at every start.
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, TypeVar
 
 from inventory_cli.domain.events import Event
 from inventory_cli.storage.chain import GENESIS, event_hash  # noqa: F401  (part of the port: restore checks the chain)
@@ -18,6 +18,9 @@ from inventory_cli.storage.errors import (  # noqa: F401  (part of the port)
     StorageBusy,
     StorageError,
 )
+
+
+T = TypeVar("T")
 
 
 class RecordedEvent(NamedTuple):
@@ -180,8 +183,14 @@ class VerifyReport(NamedTuple):
 
 class EventStore(Protocol):
     # -- the write side: everything below runs inside ``write()`` -------------------
-    def write(self) -> AbstractContextManager[None]:
-        """One exclusive write transaction: commit on success, roll back on error."""
+    def write(self, streams: Sequence[tuple[str, str]] = (), *, bulk: bool = False) -> AbstractContextManager[None]:
+        """One exclusive write transaction: commit on success, roll back on error.
+
+        ``streams``: the (store, product) streams its command names, which a server
+        may lock and load in the round trip that begins the transaction.
+        ``bulk``: it may touch any number of streams (an import batch, expire), so it
+        holds off every other writer at once rather than stream by stream.
+        """
 
     def head_position(self) -> int: ...
 
@@ -228,6 +237,10 @@ class EventStore(Protocol):
         """The stream's events in version order, and the last one's occurred_at ("" if none)."""
 
     # -- reads ------------------------------------------------------------------
+    def run_read(self, query: Callable[[EventStore], T]) -> T:
+        """``query(self)``. On a server: once more on a new connection if the connection was
+        lost (a read is safe to repeat), and the server's errors as the port's."""
+
     def read_stream(
         self,
         stream_id: int,

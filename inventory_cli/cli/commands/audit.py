@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from inventory_cli.cli.boundary import EXIT_REFUSED, UsageProblem, guarded
-from inventory_cli.cli.context import parse_time, settings_of
+from inventory_cli.cli.context import parse_time, read, settings_of
 from inventory_cli.cli.options import MAX_INTEGER, Json
 
 commands = typer.Typer()
@@ -25,12 +25,8 @@ def verify(
     from inventory_cli.cli import render
 
     anchor_point = _anchor(anchor)
-    store = settings_of(ctx).open(create=False)
-    try:
-        chain, checked = store.verify(anchor_point)
-        projections_ok = not checked.differences
-    finally:
-        store.close()
+    chain, checked = read(ctx, lambda store: store.verify(anchor_point))
+    projections_ok = not checked.differences
     document = {
         "ok": chain.first_bad_position is None and projections_ok and chain.anchor_ok is not False,
         "events": chain.events,
@@ -102,12 +98,19 @@ def export(
             database_missing=settings.is_new,
         )
         return
-    store = settings.open(create=False)
-    try:
+    last = after_position or 0  # of the lines written: after a lost connection, go on from there
+
+    def lines(store):
+        nonlocal last
+        for event in store.read_log(after_position=last, until_time=until_at):
+            yield render.export_json(event)
+            last = event.position  # asked for the next line: this one is written
+
+    def write_lines(store) -> None:
         with store.snapshot():
-            render.write_ndjson(render.export_json(e) for e in store.read_log(after_position=after_position or 0, until_time=until_at))
-    finally:
-        store.close()
+            render.write_ndjson(lines(store))
+
+    read(ctx, write_lines)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from inventory_cli.cli.boundary import EXIT_REFUSED, UsageProblem, fail, guarded
-from inventory_cli.cli.context import settings_of
+from inventory_cli.cli.context import read, settings_of
 from inventory_cli.cli.options import Json
 
 commands = typer.Typer()
@@ -25,11 +25,14 @@ def rebuild_projections(
     from inventory_cli.cli import render
 
     started = time.perf_counter()
-    store = settings_of(ctx).open(create=False)
-    try:
-        report = store.check_projections() if check else store.rebuild_projections()
-    finally:
-        store.close()
+    if check:
+        report = read(ctx, lambda store: store.check_projections())
+    else:
+        store = settings_of(ctx).open(create=False)
+        try:
+            report = store.rebuild_projections()
+        finally:
+            store.close()
     events, streams, differences = report.events, report.streams, report.differences
     document: dict = {"events": events, "streams": streams, "seconds": round(time.perf_counter() - started, 3)}
     if check:
@@ -95,11 +98,7 @@ def info(ctx: typer.Context, as_json: Json = False) -> None:
     from inventory_cli.cli import render
 
     settings = settings_of(ctx)
-    store = settings.open(create=False)
-    try:
-        summary = store.summary()
-    finally:
-        store.close()
+    summary = read(ctx, lambda store: store.summary())
     backend = "postgresql" if settings.is_postgres else "sqlite"
     document = {"database": _without_password(settings.db), "backend": backend, **summary._asdict()}
     if as_json:

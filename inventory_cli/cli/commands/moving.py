@@ -19,7 +19,7 @@ def migrate(ctx: typer.Context, as_json: Json = False) -> None:
     """Create the tables, or upgrade them to this version (for roles without DDL rights)."""
     from inventory_cli.cli import render
 
-    store = settings_of(ctx).open(create=True)
+    store = settings_of(ctx).open(create=True, tables_now=True)
     try:
         head = store.head_position()
     finally:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from inventory_cli.cli.boundary import UsageProblem, guarded
-from inventory_cli.cli.context import parse_time, read, reading
+from inventory_cli.cli.context import parse_time, read
 from inventory_cli.cli.options import MAX_INTEGER, AllStores, Csv, Json, OptionalProduct, Store
 
 commands = typer.Typer()
@@ -61,36 +61,53 @@ def history(
 ) -> None:
     """Events in order, each with the balances after it: of one product, or of the whole store."""
     from inventory_cli.application import queries
-    from inventory_cli.cli import csv_output, render
+    from inventory_cli.cli import csv_output
     from inventory_cli.domain import values as v
 
     csv_output.check_one_format(as_json, as_csv)
     store_code = v.StoreCode(store)
     product_code = None if product is None else v.ProductCode(product)
     since_at, until_at = parse_time(since, "--since"), parse_time(until, "--until", end_of_day=True)
-    with reading(ctx) as s:
-        if product_code is None:
-            entries = queries.store_history(s, store_code, since=since_at, until=until_at, limit=limit)
-        else:
-            entries = queries.history(s, store_code, product_code, since=since_at, until=until_at,
-                                      limit=limit)
-        first = next(entries, None)
-        if first is None and product_code is not None:
-            from inventory_cli.cli import suggestions
+    writing = False
 
-            suggestions.unknown_product(ctx, store_code, product_code)
-        entries = chain([first], entries) if first is not None else iter(())
-        if as_csv:
-            csv_output.write_csv(csv_output.history_columns(), (render.history_json(e) for e in entries))
-            return
-        if as_json:
-            render.print_json_array(render.history_json(e) for e in entries)
-            return
-        if first is None:
-            subject = f"{product_code} in store {store_code}" if product_code else f"store {store_code}"
-            render.print_message(f"No events for {subject}" + (" in that period." if since or until else "."))
-        else:
-            render.print_history_table(entries, with_product=product_code is None)
+    def show(s) -> None:  # run again on a new connection if the first one is lost before any output
+        nonlocal writing
+        if writing:
+            from inventory_cli.storage.errors import ConnectionLost
+
+            raise ConnectionLost("The connection to the server was lost while the history was being written")
+        with s.snapshot():
+            if product_code is None:
+                entries = queries.store_history(s, store_code, since=since_at, until=until_at, limit=limit)
+            else:
+                entries = queries.history(s, store_code, product_code, since=since_at, until=until_at,
+                                          limit=limit)
+            first = next(entries, None)
+            writing = True
+            _show_history(ctx, first, entries, store_code, product_code, as_json, as_csv, since or until)
+
+    read(ctx, show)
+
+
+def _show_history(ctx, first, entries, store_code, product_code, as_json, as_csv, period) -> None:
+    from inventory_cli.cli import csv_output, render
+
+    if first is None and product_code is not None:
+        from inventory_cli.cli import suggestions
+
+        suggestions.unknown_product(ctx, store_code, product_code)
+    entries = chain([first], entries) if first is not None else iter(())
+    if as_csv:
+        csv_output.write_csv(csv_output.history_columns(), (render.history_json(e) for e in entries))
+        return
+    if as_json:
+        render.print_json_array(render.history_json(e) for e in entries)
+        return
+    if first is None:
+        subject = f"{product_code} in store {store_code}" if product_code else f"store {store_code}"
+        render.print_message(f"No events for {subject}" + (" in that period." if period else "."))
+    else:
+        render.print_history_table(entries, with_product=product_code is None)
 
 
 @commands.command(epilog="Example: inventory replay SKU-1 --until 2026-11-01T18:00")

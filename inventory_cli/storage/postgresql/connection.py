@@ -7,11 +7,12 @@ privilege is not (StorageError: exit 74). Passwords never reach a message.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from inventory_cli.storage.errors import ConcurrencyConflict, StorageBusy, StorageError
+from inventory_cli.storage.errors import ConcurrencyConflict, ConnectionLost, StorageBusy, StorageError
 from inventory_cli.storage.postgresql import schema
 
 if TYPE_CHECKING:
@@ -24,6 +25,9 @@ APPLICATION_NAME = "inventory"
 RETRY_STATES = {"40001", "40P01", "23505"}
 # Connection-time SQLSTATEs that pass: the server is starting, shutting down or full.
 TEMPORARY_CONNECT_STATES = {"57P03", "53300", "57P01", "57P02"}
+# A session ended by the server (pg_terminate_backend, a shutdown, a crash of another
+# backend); class 08 is a connection exception.
+LOST_STATES = {"57P01", "57P02", "57P03"}
 
 
 def is_postgres_url(location: str) -> bool:
@@ -126,17 +130,66 @@ def _refusal(error: BaseException) -> BaseException | None:
 
 
 def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    text = lines[-1].strip() if lines else type(error).__name__
-    return text.split("FATAL:", 1)[-1].strip()
+    """The server's own message (not the SQL quoted after it), or libpq's last line."""
+    diag = getattr(error, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    if primary:
+        return primary
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    for line in lines:
+        if "FATAL:" in line:
+            return line.split("FATAL:", 1)[1].strip()
+    # libpq's first line says what failed ("consuming input failed: server closed the
+    # connection unexpectedly"); the lines after it are hints.
+    return re.sub(r"^[a-z ]+ failed: ", "", lines[0]) if lines else type(error).__name__
 
 
 def is_lost_connection(error: BaseException, conn: psycopg.Connection | None) -> bool:
+    """True when ``error`` ended the session: the statement may be repeated on a new one."""
     import psycopg
 
-    if isinstance(error, psycopg.OperationalError) and error.sqlstate is None:
+    state = getattr(error, "sqlstate", None)
+    if state is None:
+        if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)):
+            return True
+    elif state in LOST_STATES or state.startswith("08"):
         return True
     return conn is not None and conn.closed
+
+
+def reconnect(url: str, busy_timeout: float, lost: BaseException) -> psycopg.Connection:
+    """A new connection after ``lost`` ended the last one; ConnectionLost, saying both, when
+    the server stays unreachable for the busy timeout."""
+    try:
+        return connect(url, busy_timeout)
+    except StorageBusy as error:
+        why = str(error).rpartition(" could not be reached ")[2]  # "(connection refused …)"
+        raise ConnectionLost(
+            f"The connection to the PostgreSQL server at {redacted(url)} was lost ({_first_line(lost)}), "
+            f"and the server could not be reached again within {busy_timeout:g} s {why}"
+        ) from None
+
+
+def close_if_lost(conn: psycopg.Connection, error: BaseException) -> None:
+    """Close a connection that ``error`` says is lost, so that the next use makes a new one."""
+    if is_lost_connection(error, conn):
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 (already broken)
+            pass
+
+
+def rollback_quietly(conn: psycopg.Connection) -> None:
+    """End a failed transaction; a connection that cannot even do that is closed."""
+    import psycopg
+
+    if conn.closed:
+        return
+    try:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+    except psycopg.Error:
+        conn.close()
 
 
 def mapped(error: BaseException, url: str, *, writing: bool = False) -> Exception:
@@ -164,26 +217,35 @@ def mapped(error: BaseException, url: str, *, writing: bool = False) -> Exceptio
             f"{needed} privilege, which this role lacks (see docs/postgresql.md for the clerk "
             "and reader roles); nothing was written."
         )
-    if state is None and error.__class__.__name__ in ("OperationalError", "InterfaceError"):
+    if is_lost_connection(error, None):
         if writing:  # retried by the caller with the same idempotency key
             return ConcurrencyConflict(f"the connection was lost before the commit was confirmed ({_first_line(error)})")
-        return StorageBusy(f"The connection to {where} was lost ({_first_line(error)})")
+        return ConnectionLost(f"The connection to {where} was lost ({_first_line(error)})")
     return StorageError(f"The database at {where} can't be used: {_first_line(error)}. Nothing was written.")
 
 
 # -- schema state -------------------------------------------------------------------
 
+_PATH = "SELECT current_setting('search_path'), current_user, current_schema()"
+# The same, with which of our tables current_schema() holds: one round trip, not two.
+_PATH_AND_TABLES = (
+    _PATH + ", ARRAY(SELECT c.relname::text FROM pg_class AS c"
+    " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = current_schema() AND c.relname = ANY(%s))"
+)
+
+
 def first_schema(conn: psycopg.Connection) -> tuple[str, bool]:
     """The first schema named in search_path, and whether it exists."""
-    row = conn.execute(
-        "SELECT current_setting('search_path'), current_user, current_schema()"
-    ).fetchone()
+    row = conn.execute(_PATH).fetchone()
     assert row is not None
-    path, user, current = row
+    first = _first_named(row[0], row[1])
+    return first, row[2] == first
+
+
+def _first_named(path: str, user: str) -> str:
     first = _split_path(path)[0] if path.strip() else "public"
-    if first == "$user":
-        first = user
-    return first, current == first
+    return user if first == "$user" else first
 
 
 def _split_path(path: str) -> list[str]:
@@ -202,18 +264,12 @@ def _split_path(path: str) -> list[str]:
 
 def schema_state(conn: psycopg.Connection, url: str) -> str:
     """'empty' (none of our tables), 'current' or 'old'; StorageError for anything else."""
-    name, exists = first_schema(conn)
-    if not exists:
-        return "empty"
-    present = {
-        row[0]
-        for row in conn.execute(
-            "SELECT c.relname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = %s AND c.relname = ANY(%s)",
-            (name, list(schema.TABLES)),
-        )
-    }
-    if not present:
+    row = conn.execute(_PATH_AND_TABLES, (list(schema.TABLES),)).fetchone()
+    assert row is not None
+    path, user, current, tables = row
+    name = _first_named(path, user)
+    present = set(tables)
+    if current != name or not present:  # the first schema named does not exist, or is not ours
         return "empty"
     where = redacted(url)
     if "inventory_schema" not in present:
@@ -240,28 +296,50 @@ def schema_state(conn: psycopg.Connection, url: str) -> str:
 
 
 def migrate(conn: psycopg.Connection, url: str) -> bool:
-    """Create or upgrade the tables in one transaction; False if they were current already."""
+    """Create or upgrade the tables in a transaction of their own; False if they were current."""
+    with conn.transaction():
+        return create_tables(conn, url)
+
+
+def begin_with_tables(conn: psycopg.Connection, url: str) -> None:
+    """BEGIN, then create or upgrade the tables in that transaction: the first write that
+    follows commits them with its events, or its refusal rolls them back with it."""
     import psycopg
 
-    name, exists = first_schema(conn)
     try:
-        with conn.transaction():
-            conn.execute(schema.MIGRATION_LOCK_SQL, (name,))
-            if not exists:
-                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(name)}")
-            state = schema_state(conn, url)  # again, under the lock: another writer may have won
-            if state == "current":
-                return False
-            version = 0
-            if state == "old":
-                version = conn.execute("SELECT version FROM inventory_schema").fetchone()[0]  # type: ignore[index]
-            for script in schema.MIGRATIONS[version:]:
-                conn.execute(script)  # type: ignore[arg-type]
-            conn.execute(
-                "INSERT INTO inventory_schema (application, version) VALUES (%s, %s)"
-                " ON CONFLICT (application) DO UPDATE SET version = excluded.version",
-                (schema.APPLICATION, schema.CURRENT_VERSION),
-            )
+        conn.execute("BEGIN")
+        create_tables(conn, url)
+    except BaseException as error:
+        close_if_lost(conn, error)
+        rollback_quietly(conn)
+        if isinstance(error, psycopg.Error):
+            raise mapped(error, url, writing=True) from None
+        raise
+
+
+def create_tables(conn: psycopg.Connection, url: str) -> bool:
+    """Inside the caller's transaction: create or upgrade the tables (DDL is transactional, so
+    they vanish if the transaction rolls back); False if they were current already."""
+    import psycopg
+
+    name, _ = first_schema(conn)
+    try:
+        conn.execute(schema.MIGRATION_LOCK_SQL, (name,))
+        if not first_schema(conn)[1]:  # looked at under the lock: another writer may have made it
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(name)}")
+        state = schema_state(conn, url)  # again, under the lock: another writer may have won
+        if state == "current":
+            return False
+        version = 0
+        if state == "old":
+            version = conn.execute("SELECT version FROM inventory_schema").fetchone()[0]  # type: ignore[index]
+        for script in schema.MIGRATIONS[version:]:
+            conn.execute(script)  # type: ignore[arg-type]
+        conn.execute(
+            "INSERT INTO inventory_schema (application, version) VALUES (%s, %s)"
+            " ON CONFLICT (application) DO UPDATE SET version = excluded.version",
+            (schema.APPLICATION, schema.CURRENT_VERSION),
+        )
     except psycopg.errors.InsufficientPrivilege as error:
         raise StorageError(
             f"The role may not create inventory's tables in schema {name!r} at {redacted(url)} "

@@ -1,9 +1,10 @@
-"""The event log on PostgreSQL: the write transaction, stream locks, append, reads, verify.
+"""The event log on PostgreSQL: the write transaction, stream locks, append.
 
 A write transaction runs in psycopg's pipeline mode: statements whose results
 are not needed at once (BEGIN, the projection updates, the append) travel with
 the next one that is, so the append, which takes the log lock, reaches the
-server in the same round trip as the COMMIT.
+server in the same round trip as the COMMIT. A flush of thousands of events
+(an import) is COPYed instead (bulk.py).
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from inventory_cli.domain.events import Event
-from inventory_cli.storage.chain import GENESIS, HASHED_COLUMNS_SQL, event_hash, payload, stored_event
-from inventory_cli.storage.port import (
-    ChainReport, KeyRecord, LoadedStream, NewEvent, RecordedEvent, StockLine, StreamInfo,
-)
-from inventory_cli.storage.postgresql import connection
+from inventory_cli.storage.chain import payload, stored_event
+from inventory_cli.storage.port import KeyRecord, LoadedStream, NewEvent, StockLine, StreamInfo
+from inventory_cli.storage.postgresql import bulk, connection
 from inventory_cli.storage.postgresql import snapshots as snapshot_table
+from inventory_cli.storage.postgresql.log_reads import LogReads
 from inventory_cli.storage.postgresql.projections import ProjectionWrites
-from inventory_cli.storage.postgresql.schema import STREAM_LOCK_SQL
+from inventory_cli.storage.postgresql.schema import IMPORT_LOCK_SQL, STREAM_LOCK_SQL, WRITER_LOCK_SQL
 from inventory_cli.storage.snapshot_rows import LOAD_COLUMNS, LOAD_JOINS, loaded_stream
 
 if TYPE_CHECKING:
@@ -41,24 +41,40 @@ _CLOCK = (
 class _WriteTransaction:
     """BEGIN … COMMIT in pipeline mode; errors become the port's errors."""
 
-    __slots__ = ("store", "pipeline")
+    __slots__ = ("store", "streams", "bulk")
 
-    def __init__(self, store: EventLog) -> None:
+    def __init__(self, store: EventLog, streams: Sequence[tuple[str, str]], bulk: bool) -> None:
         self.store = store
+        self.streams = streams
+        self.bulk = bulk
 
     def __enter__(self) -> None:
         store = self.store
         store._reconnect_if_lost()
         store._append_cursor = None
-        store._proposed_first = None
+        store._proposed_first = store._first = None
         store._name_cursors = {}
         store._names_now = {}
-        self.pipeline = store.conn.pipeline()
-        self.pipeline.__enter__()
+        store._preloaded = {}
+        store._bulk = self.bulk
+        begun = store.tables_pending  # then BEGIN and the tables, before the pipeline (DDL scripts)
+        if begun:
+            connection.begin_with_tables(store.conn, store.url)
+        store._enter_pipeline()
         store._in_write = True
         try:
-            store.conn.execute("BEGIN")
-            store._now, store._head = store.conn.execute(_CLOCK_AND_HEAD).fetchone()  # type: ignore[misc]
+            if not begun:
+                store.conn.execute("BEGIN")
+            store.conn.execute(f"SELECT {IMPORT_LOCK_SQL if self.bulk else WRITER_LOCK_SQL}")
+            clock = store.conn.execute(_CLOCK_AND_HEAD)
+            # The round trip ends with a Sync, not a Flush: waiting for the client after
+            # it, the session is "idle in transaction", so idle_in_transaction_session_timeout
+            # ends a command that stops there (its process suspended) and frees its locks.
+            store._sync_at_fetch = True
+            if self.streams:  # locked and loaded in the same round trip as the clock
+                store._preloaded = store.open_streams(self.streams)
+            store._sync_if_asked()
+            store._now, store._head = clock.fetchone()  # type: ignore[misc]
         except BaseException as error:
             self.__exit__(type(error), error, None)
             raise
@@ -69,46 +85,59 @@ class _WriteTransaction:
         store = self.store
         store._in_write = False
         store._now = None
+        store._preloaded = {}
         try:
             if kind is None:
                 store.conn.execute("COMMIT")
-            self.pipeline.__exit__(None, None, None)
+            store._leave_pipeline()
         except psycopg.Error as error:
             store._after_failure(error)
             if kind is None:
                 store._shift = 0
                 raise connection.mapped(error, store.url, writing=True) from None
         else:
+            if kind is None:
+                store.tables_pending = False  # committed with this write, if it made them
             if kind is None and store._append_cursor is not None:
-                first = store._append_cursor.fetchone()[0]
-                store._shift = first - store._proposed_first
+                store._first = store._append_cursor.fetchone()[0]
+            if kind is None and store._first is not None:
+                store._shift = store._first - store._proposed_first
         finally:
             store._append_cursor = None
         if kind is not None:
-            store._rollback_quietly()
+            connection.rollback_quietly(store.conn)
             if isinstance(value, psycopg.Error):
                 raise connection.mapped(value, store.url, writing=True) from None
 
 
-class EventLog(ProjectionWrites):
-    """The log half of PostgresEventStore (the projections half is in projections.py)."""
+class EventLog(LogReads, ProjectionWrites):
+    """The log half of PostgresEventStore (its reads are in log_reads.py, the projections
+    half in projections.py)."""
 
     conn: psycopg.Connection
     url: str
     busy_timeout: float
+    tables_pending: bool
 
     def _init_log(self) -> None:
         self._in_write = False
+        self._bulk = False  # this write holds off every other writer: no stream locks
         self._now: str | None = None
         self._head = 0
         self._shift = 0
         self._append_cursor: Any = None
         self._proposed_first: int | None = None
+        self._first: int | None = None  # the position the server gave the first event
+        self._pipeline: Any = None
+        self._pipe: Any = None
         self._names: dict[int, tuple[str, str]] = {}
         # Inside a write: each locked stream's product name, read in the same round trip,
         # so that the answer's name needs no query between the append and the COMMIT.
         self._name_cursors: dict[str, Any] = {}
         self._names_now: dict[str, str | None] = {}
+        # Inside a write: the streams its command named, locked and loaded at BEGIN.
+        self._preloaded: dict[tuple[str, str], LoadedStream] = {}
+        self._sync_at_fetch = False  # the next fetch of a write sends a Sync (see __enter__)
 
     # -- connection upkeep ----------------------------------------------------------------
 
@@ -117,27 +146,27 @@ class EventLog(ProjectionWrites):
             self.conn = connection.connect(self.url, self.busy_timeout)
 
     def _after_failure(self, error: BaseException) -> None:
-        if connection.is_lost_connection(error, self.conn):
-            try:
-                self.conn.close()
-            except Exception:  # noqa: BLE001 (already broken)
-                pass
+        connection.close_if_lost(self.conn, error)
 
-    def _rollback_quietly(self) -> None:
-        import psycopg
+    def _enter_pipeline(self) -> None:
+        self._pipeline = self.conn.pipeline()  # the context manager; what it yields, below
+        self._pipe = self._pipeline.__enter__()
 
-        if self.conn.closed:
-            return
-        try:
-            if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                self.conn.execute("ROLLBACK")
-        except psycopg.Error:
-            self.conn.close()
+    def _sync_if_asked(self) -> None:
+        if self._sync_at_fetch and self._pipeline is not None:
+            self._sync_at_fetch = False
+            self._pipe.sync()
+
+    def _leave_pipeline(self) -> None:
+        """Send what is queued and collect every result (raising the first error)."""
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            pipeline.__exit__(None, None, None)
 
     # -- transactions -----------------------------------------------------------------------
 
-    def write(self) -> _WriteTransaction:
-        return _WriteTransaction(self)
+    def write(self, streams: Sequence[tuple[str, str]] = (), *, bulk: bool = False) -> _WriteTransaction:
+        return _WriteTransaction(self, streams, bulk)
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -166,7 +195,8 @@ class EventLog(ProjectionWrites):
     def _lock_stream(self, store: str, product: str) -> None:
         """Writers of one stream decide one after another (a transaction-level lock)."""
         if self._in_write:
-            self.conn.execute(STREAM_LOCK_SQL, (store, product))
+            if not self._bulk:
+                self.conn.execute(STREAM_LOCK_SQL, (store, product))
             if product not in self._name_cursors:
                 self._name_cursors[product] = self.conn.execute(
                     "SELECT name FROM products WHERE product = %s", (product,)
@@ -190,7 +220,8 @@ class EventLog(ProjectionWrites):
 
     def load_stream(self, store: str, product: str) -> LoadedStream:
         """Lock the stream, create it if new, then read it from its snapshot (a statement after the lock)."""
-        return self.open_streams([(store, product)])[(store, product)]
+        loaded = self._preloaded.pop((store, product), None)
+        return loaded or self.open_streams([(store, product)])[(store, product)]
 
     def open_streams(self, streams: Sequence[tuple[str, str]]) -> dict[tuple[str, str], LoadedStream]:
         """load_stream for many streams in one round trip: locked in sorted order (so
@@ -219,11 +250,13 @@ class EventLog(ProjectionWrites):
 
     def _loaded(self, source: str, where: str, params: tuple) -> dict[tuple[str, str], LoadedStream]:
         """The streams of ``source`` (a FROM naming ``streams AS s``), each from its snapshot."""
-        rows = self.conn.execute(
+        cursor = self.conn.execute(
             f"SELECT s.stream_id, s.store, s.product, {LOAD_COLUMNS}{source}{LOAD_JOINS}{where}"
             " ORDER BY s.stream_id, e.version",
             params,
-        ).fetchall()
+        )
+        self._sync_if_asked()
+        rows = cursor.fetchall()
         loaded: dict[tuple[str, str], LoadedStream] = {}
         for stream_id, group in groupby(rows, key=itemgetter(0)):
             stream_rows = list(group)
@@ -322,6 +355,9 @@ class EventLog(ProjectionWrites):
         self._write_lines(lines)
         if not events:
             return
+        if len(events) >= bulk.BULK_EVENTS:
+            self._append_bulk(events)
+            return
         columns: list[list[Any]] = [[] for _ in range(12)]
         (stream_ids, stores, products, versions, types, quantities, payloads, occurred, recorded,
          actors, keys, hashes) = columns
@@ -345,99 +381,32 @@ class EventLog(ProjectionWrites):
             " %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])",
             columns,
         )
-        if self._append_cursor is None:  # later appends of this transaction follow on directly
+        if self._proposed_first is None:  # later appends of this transaction follow on directly
             self._append_cursor = cursor
             self._proposed_first = events[0].position
         if len(self._names) > 10_000:
             self._names.clear()
 
-    # -- reads ------------------------------------------------------------------------------
+    def _append_bulk(self, events: Sequence[NewEvent]) -> None:
+        """COPY a big flush (bulk.py): the log lock first, then the head, then the rows."""
+        self._names_of({new.stream_id for new in events})
+        self.conn.execute(bulk.LOCK_SQL)
+        after = bulk.head(self.conn.execute(bulk.HEAD_SQL).fetchone())  # type: ignore[arg-type]
+        self._leave_pipeline()  # COPY cannot run in pipeline mode
+        try:
+            bulk.copy_events(self.conn, events, self._names.__getitem__, after)
+        finally:
+            self._enter_pipeline()
+        if self._proposed_first is None:
+            self._proposed_first, self._first = events[0].position, after[0] + 1
+        if len(self._names) > 10_000:
+            self._names.clear()
 
-    def read_stream(
-        self,
-        stream_id: int,
-        *,
-        until_position: int | None = None,
-        until_time: str | None = None,
-    ) -> Iterator[RecordedEvent]:
-        store, product = self._name(stream_id)
-        sql = (
-            "SELECT position, version, type, quantity, data, occurred_at, recorded_at, actor"
-            " FROM events WHERE stream_id = %s"
-        )
-        params: list[object] = [stream_id]
-        if until_position is not None:
-            sql += " AND position <= %s"
-            params.append(until_position)
-        if until_time is not None:
-            sql += " AND occurred_at <= %s"
-            params.append(until_time)
-        rows = self.conn.execute(sql + " ORDER BY version", params).fetchall()
-        for position, version, type_name, quantity, data, occurred_at, recorded_at, actor in rows:
-            yield RecordedEvent(position, version, store, product, stored_event(type_name, quantity, data),
-                                occurred_at, recorded_at, actor)
-
-    def read_log(
-        self,
-        *,
-        store: str | None = None,
-        after_position: int = 0,
-        until_time: str | None = None,
-    ) -> Iterator[RecordedEvent]:
-        sql = (
-            "SELECT e.position, e.version, s.store, s.product, e.type, e.quantity, e.data,"
-            " e.occurred_at, e.recorded_at, e.actor, e.idempotency_key, e.hash"
-            " FROM events AS e JOIN streams AS s USING (stream_id) WHERE e.position > %s"
-        )
-        params: list[object] = [after_position or 0]
-        if store is not None:
-            sql += " AND s.store = %s"
-            params.append(store)
-        if until_time is not None:
-            sql += " AND e.occurred_at <= %s"
-            params.append(until_time)
-        for (position, version, store_code, product, type_name, quantity, data, occurred_at,
-             recorded_at, actor, key, hash_) in self._stream_rows(sql + " ORDER BY e.position", params):
-            yield RecordedEvent(position, version, store_code, product, stored_event(type_name, quantity, data),
-                                occurred_at, recorded_at, actor, key, hash_, data)
-
-    def _stream_rows(self, sql: str, params: Sequence[object]) -> Iterator[tuple]:
-        """Rows fetched in batches from a server-side cursor: memory stays flat over any log."""
-        import psycopg
-
-        if self._in_write:  # pipeline mode has no server-side cursors
-            yield from self.conn.execute(sql, params).fetchall()
-            return
-        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            yield from self._named_cursor(sql, params)  # inside a snapshot already
-            return
-        with self.conn.transaction():
-            self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            yield from self._named_cursor(sql, params)
-
-    def _named_cursor(self, sql: str, params: Sequence[object]) -> Iterator[tuple]:
-        with self.conn.cursor(name="inventory_rows") as cursor:
-            cursor.itersize = 5000
-            cursor.execute(sql, params)
-            yield from cursor
-
-    def verify_chain(self, anchor: tuple[int, str] | None = None) -> ChainReport:
-        """Recompute every event's hash from its content and the previous event's hash."""
-        previous, first_bad, count, head = GENESIS, None, 0, (0, None)
-        anchor_ok = None if anchor is None else False
-        rows = self._stream_rows(
-            f"SELECT {HASHED_COLUMNS_SQL}, e.hash FROM events AS e"
-            " JOIN streams AS s USING (stream_id) ORDER BY e.position",
-            (),
-        )
-        for row in rows:
-            count += 1
-            stored = row[-1]
-            expected = event_hash(previous, *row[:-1])
-            if first_bad is None and (expected != stored or row[0] != count):
-                first_bad = row[0] if row[0] == count or expected != stored else count
-            if anchor is not None and row[0] == anchor[0]:
-                anchor_ok = stored == anchor[1] and expected == stored and first_bad is None
-            previous = stored
-            head = (row[0], stored)
-        return ChainReport(count, first_bad, head[0], head[1], anchor_ok)
+    def _names_of(self, stream_ids: set[int]) -> None:
+        """Have every stream's (store, product) at hand, asking for the missing ones at once."""
+        missing = [stream_id for stream_id in stream_ids if stream_id not in self._names]
+        if missing:
+            for stream_id, store, product in self.conn.execute(
+                "SELECT stream_id, store, product FROM streams WHERE stream_id = ANY(%s)", (missing,)
+            ).fetchall():
+                self._names[stream_id] = (store, product)

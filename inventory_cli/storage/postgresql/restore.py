@@ -25,17 +25,21 @@ class NotEmpty(Exception):
     """The target already has events."""
 
 
-def restore_log(conn: psycopg.Connection, url: str, events: Iterable[RecordedEvent]) -> int:
+def restore_log(
+    conn: psycopg.Connection, url: str, events: Iterable[RecordedEvent], *, create_tables: bool = False
+) -> int:
     """Write ``events`` (positions, times, actors, keys and hashes as given) in one transaction.
 
     A keyed event gets the command hash '' ("restored": the export does not carry it),
     which a repeated command with the same key matches. Errors raised by ``events``
-    (a bad line) roll everything back.
+    (a bad line) roll everything back, the tables too when ``create_tables`` made them.
     """
     import psycopg
 
     try:
         with conn.transaction():
+            if create_tables:
+                connection.create_tables(conn, url)
             conn.execute(f"SELECT {LOG_LOCK_SQL}")
             if conn.execute("SELECT EXISTS (SELECT 1 FROM events)").fetchone()[0]:  # type: ignore[index]
                 raise NotEmpty

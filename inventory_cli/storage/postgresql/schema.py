@@ -24,6 +24,13 @@ TABLES = (
 LOCK_CLASS = 0x494E5659  # "INVY"
 LOG_LOCK_SQL = f"pg_advisory_xact_lock({LOCK_CLASS}, hashtext(current_schema()))"
 MIGRATION_LOCK_SQL = f"SELECT pg_advisory_xact_lock({LOCK_CLASS + 1}, hashtext(%s))"
+# Every write transaction holds the writers' lock shared, then its streams' locks; a bulk
+# one (an import batch, expire) holds it exclusive instead and no stream lock: the locks a
+# transaction holds never grow with the streams it touches (the server's lock table is
+# max_locks_per_transaction × max_connections entries, shared by all).
+_WRITERS_KEY = f"{LOCK_CLASS + 2}, hashtext(current_schema())"
+WRITER_LOCK_SQL = f"pg_advisory_xact_lock_shared({_WRITERS_KEY})"
+IMPORT_LOCK_SQL = f"pg_advisory_xact_lock({_WRITERS_KEY})"
 # One stream (single-bigint form: a key space apart from the two-int one).
 STREAM_LOCK_SQL = (
     "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || E'\\n' || %s || E'\\n' || %s, 0))"

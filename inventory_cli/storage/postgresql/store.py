@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, TypeVar
 
 from inventory_cli.storage.empty import EmptyStore
 from inventory_cli.storage.errors import StorageError, TargetNotEmpty
@@ -18,19 +18,43 @@ from inventory_cli.storage.postgresql.reports import Reports
 if TYPE_CHECKING:
     import psycopg
 
+T = TypeVar("T")
+
 
 class PostgresEventStore(EventLog, ProjectionQueries, Overview, Reports):
     """The PostgreSQL implementation of the storage port (storage/port.py)."""
 
-    def __init__(self, conn: psycopg.Connection, url: str, busy_timeout: float) -> None:
+    def __init__(
+        self, conn: psycopg.Connection, url: str, busy_timeout: float, *, tables_pending: bool = False
+    ) -> None:
         self.conn = conn
         self.url = url
         self.location = connection.redacted(url)
         self.busy_timeout = busy_timeout
+        # True until a write commits the tables it created (or upgraded) in its own transaction.
+        self.tables_pending = tables_pending
         self._init_log()
 
     def close(self) -> None:
         self.conn.close()
+
+    def run_read(self, query: Callable[[PostgresEventStore], T]) -> T:
+        """``query(self)``, once more on a new connection if the connection was lost (a read
+        is safe to repeat); the server's errors become the port's."""
+        import psycopg
+
+        try:
+            return query(self)
+        except psycopg.Error as error:
+            if not connection.is_lost_connection(error, self.conn):
+                raise connection.mapped(error, self.url) from None
+            lost = error
+        self.conn.close()
+        self.conn = connection.reconnect(self.url, self.busy_timeout, lost)
+        try:
+            return query(self)
+        except psycopg.Error as error:
+            raise connection.mapped(error, self.url) from None
 
     def verify(self, anchor: tuple[int, str] | None = None) -> VerifyReport:
         return VerifyReport(self.verify_chain(anchor), self.check_projections())
@@ -43,7 +67,9 @@ class PostgresEventStore(EventLog, ProjectionQueries, Overview, Reports):
         from inventory_cli.storage.postgresql.restore import NotEmpty, restore_log
 
         try:
-            return restore_log(self.conn, self.url, events)
+            count = restore_log(self.conn, self.url, events, create_tables=self.tables_pending)
+            self.tables_pending = False
+            return count
         except NotEmpty:
             raise TargetNotEmpty(
                 f"The database at {self.location} already has events; restore loads into an empty "
@@ -51,13 +77,17 @@ class PostgresEventStore(EventLog, ProjectionQueries, Overview, Reports):
             ) from None
 
 
-def open_store(url: str, *, create: bool, busy_timeout: float = 30.0) -> PostgresEventStore | EmptyStore:
+def open_store(
+    url: str, *, create: bool, busy_timeout: float = 30.0, defer_tables: bool = False
+) -> PostgresEventStore | EmptyStore:
     """Connect to the server at ``url`` and check (or, with ``create``, make) the schema.
 
     A schema with none of our tables, opened with ``create`` false, is an EmptyStore:
     a query on a database that does not exist yet answers with nothing and creates
-    nothing. Raises StorageError for a schema that is not ours or is too new, and
-    StorageBusy when the server stays unreachable for ``busy_timeout`` seconds.
+    nothing. With ``defer_tables`` the tables are made in the first write's (or the
+    restore's) own transaction, so that a refused one leaves none behind; until then
+    only writes may be called. Raises StorageError for a schema that is not ours or is
+    too new, and StorageBusy when the server stays unreachable for ``busy_timeout`` seconds.
     """
     import psycopg
 
@@ -67,7 +97,7 @@ def open_store(url: str, *, create: bool, busy_timeout: float = 30.0) -> Postgre
         if state == "empty" and not create:
             conn.close()
             return EmptyStore(connection.redacted(url))
-        if state != "current":
+        if state != "current" and not (create and defer_tables):
             connection.migrate(conn, url)
     except psycopg.Error as error:
         conn.close()
@@ -75,4 +105,4 @@ def open_store(url: str, *, create: bool, busy_timeout: float = 30.0) -> Postgre
     except BaseException:
         conn.close()
         raise
-    return PostgresEventStore(conn, url, busy_timeout)
+    return PostgresEventStore(conn, url, busy_timeout, tables_pending=state != "current")

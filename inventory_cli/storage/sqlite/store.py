@@ -22,6 +22,7 @@ from inventory_cli.storage.port import (
     StockLine,
     StoreTotals,
     StreamInfo,
+    T,
     VerifyReport,
 )
 from inventory_cli.storage.sqlite import overview
@@ -90,8 +91,9 @@ class SqliteEventStore:
 
     # -- transactions ---------------------------------------------------------------
 
-    def write(self) -> _WriteTransaction:
-        """One exclusive write transaction: commit on success, roll back on any error."""
+    def write(self, streams: Sequence[tuple[str, str]] = (), *, bulk: bool = False) -> _WriteTransaction:
+        """One exclusive write transaction (``bulk`` or not: every one holds off the other
+        writers; ``streams`` serve a server only): commit on success, roll back on any error."""
         return _WriteTransaction(self)
 
     @contextmanager
@@ -103,6 +105,9 @@ class SqliteEventStore:
         finally:
             if self.conn.in_transaction:
                 self.conn.execute("COMMIT")
+
+    def run_read(self, query: Callable[[SqliteEventStore], T]) -> T:
+        return query(self)  # a file is not lost mid-query
 
     # -- the write side ---------------------------------------------------------------
 
