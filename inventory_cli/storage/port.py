@@ -237,7 +237,7 @@ class EventStore(Protocol):
         """The stream's events in version order, and the last one's occurred_at ("" if none)."""
 
     # -- reads ------------------------------------------------------------------
-    def run_read(self, query: Callable[[EventStore], T]) -> T:
+    def run_read(self, query: Callable[["EventStore"], T]) -> T:
         """``query(self)``. On a server: once more on a new connection if the connection was
         lost (a read is safe to repeat), and the server's errors as the port's."""
 
