@@ -153,6 +153,50 @@ def test_a_key_repeated_through_an_escape_is_still_a_repeated_key(invoke, tmp_pa
     assert event_count(db_path) == 0
 
 
+_KEYS = st.sampled_from(["op", "product", "quantity", "id", "reason", "store", "at", "user"])
+_VALUES = st.one_of(
+    st.sampled_from(["add", "A", "op", "B"]), st.integers(1, 9),  # mostly valid values
+    st.sampled_from(['q"uote', "\\", "\u00c9"]), st.text(max_size=4), st.integers(-3, 1000),
+    st.none(), st.booleans(),
+)
+
+
+@st.composite
+def _ndjson_objects(draw) -> bytes:
+    """An object written by hand: keys possibly repeated, spaces around the colons,
+    text escaped or not (a key spelt through an escape too)."""
+    pairs = [("op", "add"), ("product", draw(st.sampled_from(["A", "\u00c9", 'q"']))),
+             ("quantity", draw(st.sampled_from([1, "2", 3])))] if draw(st.booleans()) else []
+    pairs += draw(st.lists(st.tuples(_KEYS, _VALUES), max_size=4))
+    if pairs:
+        pairs += draw(st.lists(st.sampled_from(pairs), max_size=2))  # a pair given twice
+    pairs = draw(st.permutations(pairs))
+    ascii_only = draw(st.sampled_from([False] * 3 + [True]))
+    parts = []
+    for key, value in pairs:
+        escaped = draw(st.sampled_from([False] * 7 + [True]))
+        name = json.dumps(key) if not escaped else '"' + "".join(f"\\u{ord(c):04x}" for c in key) + '"'
+        parts.append(name + draw(st.sampled_from(["", " "])) + ":" + json.dumps(value, ensure_ascii=ascii_only))
+    return ("{" + ",".join(parts) + "}").encode("utf-8", "surrogatepass")
+
+
+@settings(max_examples=400, deadline=None)
+@given(_ndjson_objects())
+def test_repeated_fields_are_found_in_any_row_valid_or_not(raw):
+    # The quick test for valid rows must agree with parsing pair by pair.
+    from pydantic import ValidationError
+
+    from inventory_cli.application.import_rows import ROW, repeated_fields
+
+    keys = [key for key, _ in json.loads(raw, object_pairs_hook=lambda pairs: pairs)]
+    expected = list(dict.fromkeys(key for i, key in enumerate(keys) if key in keys[:i]))
+    try:
+        parsed = ROW.validate_json(raw)
+    except ValidationError:
+        parsed = None
+    assert repeated_fields(raw, parsed) == expected
+
+
 # -- finding 11: a byte-order mark, and device files as import sources ---------------------
 
 

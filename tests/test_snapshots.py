@@ -204,3 +204,16 @@ def test_rebuild_writes_the_snapshots_of_long_streams(invoke, db_path, tmp_path)
     assert data(invoke("rebuild-projections", "--check"))["ok"] is True  # a missing one is no error
     assert invoke("rebuild-projections", json=False).exit_code == 0
     assert snapshots(db_path) == written  # only the long stream, at its last event
+
+
+def test_rebuild_writes_the_same_snapshots_without_a_second_connection(invoke, db_path, tmp_path, monkeypatch):
+    from inventory_cli.storage.sqlite import projections
+
+    source = tmp_path / "rows.ndjson"
+    source.write_text(long_stream_rows(SNAPSHOT_EVERY + 10) + '{"op": "add", "product": "SHORT", "quantity": 1}\n')
+    assert invoke("import", source, "-q", json=False).exit_code == 0
+    written = snapshots(db_path)
+    sql(db_path, "DELETE FROM snapshots")
+    monkeypatch.setattr(projections, "fold_beside", lambda location, head: None)
+    assert invoke("rebuild-projections", json=False).exit_code == 0
+    assert snapshots(db_path) == written

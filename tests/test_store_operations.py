@@ -1133,7 +1133,7 @@ def test_a_rebuild_gives_the_same_tables_with_the_stock_folded_beside_or_alone(c
     cli.ok("rebuild-projections")  # stock lines folded by a second connection, in a thread
     assert projection_rows(cli.db) == written
     # When the second connection can't be used, the rebuild folds on its own connection.
-    monkeypatch.setattr(projections, "fold_stock_beside", lambda location, head: None)
+    monkeypatch.setattr(projections, "fold_beside", lambda location, head: None)
     cli.ok("rebuild-projections")
     assert projection_rows(cli.db) == written
     check_ok(cli)

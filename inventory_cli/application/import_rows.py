@@ -8,6 +8,7 @@ rather than models: validating into a plain dict is a third cheaper per row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, Union
 
@@ -111,22 +112,64 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(dict.fromkeys(messages))
 
 
+def repeated_fields(raw: bytes | str, parsed: dict[str, Any] | None) -> list[str]:
+    """The fields an NDJSON row gives more than once (JSON parsers keep the last silently).
+
+    ``parsed`` is the row as validated (None: it did not validate). Without a
+    backslash, every quote in the text delimits a key or a text value, so a valid
+    row whose quotes are exactly those of its parsed keys and text values names
+    each key once; any other row is parsed again, pair by pair.
+    """
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    if parsed is not None and b"\\" not in raw:
+        quoted = len(parsed)
+        for value in parsed.values():
+            if value.__class__ is str:
+                quoted += 1
+        if raw.count(b'"') == 2 * quoted:
+            return []
+    repeated: list[str] = []
+
+    def pairs(items: list[tuple[str, object]]) -> dict[str, object]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen and key not in repeated:
+                repeated.append(key)
+            seen.add(key)
+        return dict(items)
+
+    try:
+        json.loads(raw, object_pairs_hook=pairs)
+    except ValueError:
+        return []  # not JSON: the row's validation says so
+    return repeated
+
+
+def repeated_fields_message(repeated: list[str]) -> str:
+    return f"repeated field(s) {', '.join(map(repr, repeated))} in the object; give each field once"
+
+
 class RowTranslator:
     """Turns validated rows into commands, caching the codes and quantities that repeat
-    from row to row (value objects check each distinct value once)."""
+    from row to row (value objects check each distinct value once).
+
+    The values are checked by the value objects but kept as plain str and int: they
+    go straight into SQL, where sqlite3 binds a subclass through an adapter lookup.
+    """
 
     _CACHED_KINDS = (v.ProductCode, v.StoreCode, v.Reason, v.CustomerCode, v.Actor)
     MAX_CACHED_CODES = 20_000
 
     def __init__(self, default_store: str) -> None:
-        self.default_store = v.StoreCode(default_store)
+        self.default_store = v.StoreCode.checked(default_store)
         self._codes: dict[tuple[type, str], str] = {}
         self._quantities: dict[tuple[type, int | str], int] = {}
 
     def code(self, kind: type[v.Code], value: str) -> str:
         cached = self._codes.get((kind, value))
         if cached is None:
-            cached = kind(value)
+            cached = kind.checked(value)
             if kind in self._CACHED_KINDS:  # ids are unique: caching them only costs memory
                 if len(self._codes) >= self.MAX_CACHED_CODES:
                     self._codes.clear()
@@ -136,7 +179,7 @@ class RowTranslator:
     def quantity(self, kind: type[v.Quantity], value: int | str) -> int:
         cached = self._quantities.get((kind, value))
         if cached is None:
-            cached = kind(value)
+            cached = kind.checked(value)
             if len(self._quantities) >= self.MAX_CACHED_CODES:
                 self._quantities.clear()
             self._quantities[(kind, value)] = cached
@@ -157,7 +200,7 @@ class RowTranslator:
     def key_and_time(self, row: dict[str, Any]) -> tuple[str | None, str | None]:
         key, at = row.get("id"), row.get("at")
         return (
-            None if key is None else self.code(v.IdempotencyKey, key),
+            None if key is None else v.IdempotencyKey.checked(key),  # unique: not worth caching
             None if at is None else parse_user_time(at),
         )
 
@@ -176,20 +219,21 @@ class RowTranslator:
 
 
 # Positional arguments, not star-unpacking: these run once per imported row.
+_new_tuple = tuple.__new__
 
 
 def _add(t: RowTranslator, row: dict[str, Any]) -> Command:
     store, product, quantity = t.line(row)
     reason = t.reason(row, "received")
     key, at = t.key_and_time(row)
-    return AddStock(store, product, quantity, reason, key, at)
+    return _new_tuple(AddStock, (store, product, quantity, reason, key, at))  # every field given
 
 
 def _remove(t: RowTranslator, row: dict[str, Any]) -> Command:
     store, product, quantity = t.line(row)
     reason = t.reason(row, "sold")
     key, at = t.key_and_time(row)
-    return RemoveStock(store, product, quantity, reason, key, at)
+    return _new_tuple(RemoveStock, (store, product, quantity, reason, key, at))
 
 
 def _count(t: RowTranslator, row: dict[str, Any]) -> Command:

@@ -20,6 +20,8 @@ from inventory_cli.application.import_rows import (
     BadRow,
     RowTranslator,
     describe_validation_error,
+    repeated_fields,
+    repeated_fields_message,
 )
 from inventory_cli.application.commands import Command, idempotency_key, streams_named
 from inventory_cli.application.write_session import WriteSession
@@ -183,12 +185,18 @@ def _decide_row(session: WriteSession, row: SourceRow, command, row_actor: str |
 def _command(row: SourceRow, translator: RowTranslator) -> tuple[Command, str | None]:
     if row.problem is not None:
         raise BadRow(row.problem)
+    content = row.content
     try:
-        if isinstance(row.content, dict):
-            parsed = _validate_python(row.content)
+        if isinstance(content, dict):
+            parsed = _validate_python(content)
         else:
-            parsed = _validate_json(row.content)
+            parsed = _validate_json(content)
+            if repeated := repeated_fields(content, parsed):  # type: ignore[arg-type]
+                raise BadRow(repeated_fields_message(repeated))
     except ValidationError as error:
+        # A repeated field is named before anything else that is wrong with the row.
+        if not isinstance(content, dict) and (repeated := repeated_fields(content, None)):  # type: ignore[arg-type]
+            raise BadRow(repeated_fields_message(repeated)) from None
         raise BadRow(describe_validation_error(error)) from None
     return translator.command(parsed)
 

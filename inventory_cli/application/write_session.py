@@ -142,10 +142,11 @@ class WriteSession:
         """
         actor = actor or self.actor
         key = idempotency_key(command)
+        # tuple.__new__ skips the named tuples' Python-level __new__: once per imported row.
         if key is None:
             stamp = self._unkeyed if actor is self.actor else Stamp(None, None, actor)
         else:
-            stamp = Stamp(key, content_hash(command), actor)
+            stamp = _new_tuple(Stamp, (key, content_hash(command), actor))
             earlier = self._keys.get(key)
             if earlier is None and key not in self._absent_keys:
                 earlier = self._found_keys.get(key) or self._store.find_key(key)
@@ -161,9 +162,9 @@ class WriteSession:
             self._emit(stream, event, occurred_at, stamp)
         # `stream` is now the one of the command's last event: its line answers.
         if key is not None:
-            self._keys[key] = KeyRecord(key, stamp.command_hash, stream.info.stream_id, self._position)  # type: ignore[arg-type]
+            self._keys[key] = _new_tuple(KeyRecord, (key, stamp[1], stream.info.stream_id, self._position))  # type: ignore[arg-type]
             self._absent_keys.discard(key)
-        return Outcome(self._position, stream, details)
+        return _new_tuple(Outcome, (self._position, stream, details, None))
 
     def prefetch_keys(self, keys: list[str]) -> None:
         """Look the next commands' idempotency keys up in one query (an import's rows)."""

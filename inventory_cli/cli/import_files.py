@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -44,41 +43,13 @@ def _ndjson_rows(binary: BinaryIO) -> Iterator[SourceRow]:
             raw = raw[len(_BOM):]
         if not raw.strip():
             continue
-        repeated = _repeated_keys(raw) if _may_repeat_a_key(raw) else None
-        if repeated:
-            yield SourceRow(number, None, f"repeated field(s) {', '.join(map(repr, repeated))} "
-                                          "in the object; give each field once")
-        else:
-            yield SourceRow(number, raw)
+        # tuple.__new__ skips the named tuple's Python-level __new__: once per row.
+        # (Repeated keys are looked for where the row is parsed: import_rows.repeated_fields.)
+        yield _new_tuple(SourceRow, (number, raw, None))
 
 
 _BOM = b"\xef\xbb\xbf"
-_QUOTED_FIELDS = tuple(b'"%s"' % name.encode() for name in FIELDS)
-
-
-def _may_repeat_a_key(raw: bytes) -> bool:
-    """A cheap test that lets most rows through unparsed: a field name quoted twice,
-    or an escape (a key can be spelt with one)."""
-    return b"\\" in raw or any(raw.count(name) > 1 for name in _QUOTED_FIELDS)
-
-
-def _repeated_keys(raw: bytes) -> list[str]:
-    """The keys an object gives more than once (JSON parsers keep the last silently)."""
-    repeated: list[str] = []
-
-    def pairs(items: list[tuple[str, object]]) -> dict[str, object]:
-        seen: set[str] = set()
-        for key, _ in items:
-            if key in seen and key not in repeated:
-                repeated.append(key)
-            seen.add(key)
-        return dict(items)
-
-    try:
-        json.loads(raw, object_pairs_hook=pairs)
-    except ValueError:
-        return []  # not JSON: the row's validation says so
-    return repeated
+_new_tuple = tuple.__new__
 
 
 def _csv_rows(binary: BinaryIO) -> Iterator[SourceRow]:

@@ -10,7 +10,8 @@ several times cheaper than frozen dataclasses); two events are equal only when
 they are of the same type.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple turns each string
+# annotation into a ForwardRef, compiled when the class is made, at every start.
 
 from collections.abc import Callable
 from typing import NamedTuple, TypeVar, Union, get_args

@@ -31,20 +31,29 @@ class Text(str):
     def __new__(cls, value: object) -> Text:
         if type(value) is cls:
             return value  # type: ignore[return-value]
-        return super().__new__(cls, cls._clean(value))
+        return str.__new__(cls, cls._clean(value))
+
+    @classmethod
+    def checked(cls, value: object) -> str:
+        """The value checked and normalised like ``cls(value)``, as a plain ``str``."""
+        text = cls._clean(value)
+        return text if type(text) is str else str.__str__(text)
 
     @classmethod
     def _clean(cls, value: object) -> str:
         what = cls.what
         if not isinstance(value, str):
             raise InvalidValue(f"{what} must be text, not {type(value).__name__}.")
-        if not value.isprintable() and any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-            # Bytes that are not UTF-8 (an argument or a file in another encoding).
-            raise InvalidValue(
-                f"{what} {value[:80]!r} is not valid text: it holds bytes that are not UTF-8; "
-                "give it in UTF-8."
-            )
-        text = unicodedata.normalize("NFC", value)
+        if value.isascii():
+            text = value  # NFC already
+        else:
+            if not value.isprintable() and any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+                # Bytes that are not UTF-8 (an argument or a file in another encoding).
+                raise InvalidValue(
+                    f"{what} {value[:80]!r} is not valid text: it holds bytes that are not UTF-8; "
+                    "give it in UTF-8."
+                )
+            text = unicodedata.normalize("NFC", value)
         if not text:
             raise InvalidValue(f"{what} must not be empty.")
         if len(text) > cls.max_length:
@@ -147,6 +156,11 @@ class Quantity(int):
                 f"got {value}."
             )
         return super().__new__(cls, number)
+
+    @classmethod
+    def checked(cls, value: object) -> int:
+        """The value checked like ``cls(value)``, as a plain ``int``."""
+        return int(cls(value))
 
 
 class CountedQuantity(Quantity):

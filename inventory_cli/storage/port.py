@@ -4,7 +4,8 @@ SQLite implements it today (``storage/sqlite/``); a PostgreSQL twin can implemen
 the same methods without touching the domain or the application.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple turns each string
+# annotation into a ForwardRef, compiled when the class is made, at every start.
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -236,7 +237,7 @@ class EventStore(Protocol):
         """The stream's events in version order, and the last one's occurred_at ("" if none)."""
 
     # -- reads ------------------------------------------------------------------
-    def run_read(self, query: Callable[[EventStore], T]) -> T:
+    def run_read(self, query: Callable[["EventStore"], T]) -> T:
         """``query(self)``. On a server: once more on a new connection if the connection was
         lost (a read is safe to repeat), and the server's errors as the port's."""
 

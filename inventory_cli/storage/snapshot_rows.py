@@ -34,6 +34,11 @@ LOAD_JOINS = (
 )
 
 
+def is_long(version: int) -> bool:
+    """Whether a stream of ``version`` events gets a snapshot when projections are rebuilt."""
+    return version >= SNAPSHOT_EVERY
+
+
 def checksum(event_hash: str, state: str) -> str:
     return sha256(f"{event_hash}\n{state}".encode()).hexdigest()
 
@@ -69,13 +74,16 @@ def fold(conn, mark: str, stream_id: int, store: str, product: str,
     return inventory, last_hash
 
 
-def rebuilt(conn, mark: str) -> list[tuple[int, int, str, str]]:
+def rebuilt(conn, mark: str, long_streams: Sequence[tuple[int, str, str]] | None = None
+            ) -> list[tuple[int, int, str, str]]:
     """(stream id, version, state, checksum) of every stream of at least SNAPSHOT_EVERY
-    events, at its last event; read with the ``stock`` projection already rebuilt
-    (its version counts a stream's events)."""
-    long_streams = list(conn.execute(
-        f"SELECT stream_id, store, product FROM stock WHERE version >= {mark}", (SNAPSHOT_EVERY,)
-    ))
+    events, at its last event. ``long_streams`` are those streams' (id, store, product);
+    by default they are read from the ``stock`` projection, already rebuilt (its
+    version counts a stream's events)."""
+    if long_streams is None:
+        long_streams = list(conn.execute(
+            f"SELECT stream_id, store, product FROM stock WHERE version >= {mark}", (SNAPSHOT_EVERY,)
+        ))
     rows = []
     for stream_id, store, product in long_streams:
         inventory, last_hash = fold(conn, mark, stream_id, store, product)

@@ -7,8 +7,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from hashlib import sha256
 
+from inventory_cli.domain import values
 from inventory_cli.domain.events import Event
-from inventory_cli.storage.chain import GENESIS, HASHED_COLUMNS_SQL, event_hash, payload, stored_event
+from inventory_cli.storage.chain import GENESIS, HASHED_COLUMNS_SQL, payload, stored_event
 from inventory_cli.storage.errors import ConcurrencyConflict
 from inventory_cli.storage.port import ChainReport, LoadedStream, NewEvent, RecordedEvent, StreamInfo
 from inventory_cli.storage.snapshot_rows import LOAD_COLUMNS, LOAD_JOINS, loaded_stream
@@ -25,6 +26,25 @@ _INSERT_EVENTS = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({', '.join('?' 
 _INSERT_KEYED_EVENTS = (
     f"INSERT INTO events ({_EVENT_COLUMNS}, idempotency_key, command_hash) VALUES ({', '.join('?' * 12)})"
 )
+
+def _adapt_value_objects() -> None:
+    """Bind codes and quantities (str and int subclasses) as plain str and int.
+
+    For a parameter that is not exactly an int, str, float or bytes, CPython's
+    sqlite3 looks for an adapter, and without one asks the value and the protocol
+    for ``__conform__``/``__adapt__``: two AttributeErrors raised and cleared per
+    parameter, several per imported row. A registered adapter is found at once.
+    The registry is the sqlite3 module's, so this covers every connection.
+    """
+    for root, base in ((values.Text, str), (values.Quantity, int)):
+        kinds = [root]
+        while kinds:
+            kind = kinds.pop()
+            sqlite3.register_adapter(kind, base)
+            kinds.extend(kind.__subclasses__())
+
+
+_adapt_value_objects()
 
 # An event that a side table follows: (event, stream id, occurred_at, store, product).
 SideEvent = tuple[Event, int, str, str, str]
@@ -155,10 +175,11 @@ class EventLog:
         for stream_id, position, version, event, occurred_at, recorded_at, key, command_hash, actor in events:
             type_name, data, quantity = type(event).__name__, encode(event), event[0]
             store, product = names.get(stream_id) or self._name(stream_id)
-            previous = event_hash(
-                previous, position, store, product, version, type_name, quantity,
-                data, occurred_at, recorded_at, actor, key,
-            )
+            # chain.event_hash's text, inlined (as in verify_chain): once per imported row.
+            previous = sha256(
+                f"{previous}\n{position}\n{store}\n{product}\n{version}\n{type_name}\n{quantity}\n"
+                f"{data}\n{occurred_at}\n{recorded_at}\n{actor}\n{key or ''}".encode()
+            ).hexdigest()
             if key is None:
                 rows.append((position, stream_id, version, type_name, quantity, data, occurred_at,
                              recorded_at, actor, previous))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import NamedTuple
 
 from inventory_cli.domain.events import (
     ProductDefined,
@@ -15,6 +16,7 @@ from inventory_cli.domain.events import (
     TransferReceived,
     TransferShipped,
 )
+from inventory_cli.storage import snapshot_rows
 from inventory_cli.storage.port import KeyRecord, RebuildReport, StockLine
 from inventory_cli.storage.sqlite import schema, snapshots
 from inventory_cli.storage.sqlite.log import SideEvent
@@ -226,12 +228,19 @@ class Projections:
         from concurrent.futures import ThreadPoolExecutor
 
         with _large_cache(self.conn):
-            # The stock fold reads the whole log too: a second connection does it on
-            # the other core (sqlite3 releases the GIL while SQLite works).
+            # The stock fold reads the whole log too, and the snapshots fold the long
+            # streams in Python: a second connection does both on the other core
+            # (sqlite3 releases the GIL while SQLite works on this one).
             with ThreadPoolExecutor(max_workers=1) as pool:
-                folded = pool.submit(fold_stock_beside, self.location, head)
-                schema.replace_projections(self.conn, schema.PROJECTION_TABLES, folded.result)
-            snapshots.rebuild(self.conn)
+                folded = pool.submit(fold_beside, self.location, head)
+
+                def stock_rows() -> list[tuple] | None:
+                    beside = folded.result()
+                    return None if beside is None else beside.stock
+
+                schema.replace_projections(self.conn, schema.PROJECTION_TABLES, stock_rows)
+                beside = folded.result()
+            snapshots.rebuild(self.conn, None if beside is None else beside.snapshots)
             return RebuildReport(head, self._stream_count(), [])
 
     def check(self, head: int) -> RebuildReport:
@@ -292,8 +301,16 @@ class Projections:
         return differences
 
 
-def fold_stock_beside(location: str, head: int) -> list[tuple] | None:
-    """The stock lines folded on a connection of its own; None if it can't see our state.
+class FoldedBeside(NamedTuple):
+    """The stock lines (schema.STOCK_COLUMNS) and the snapshots (snapshot_rows.rebuilt) of the log."""
+
+    stock: list[tuple]
+    snapshots: list[tuple[int, int, str, str]]
+
+
+def fold_beside(location: str, head: int) -> FoldedBeside | None:
+    """The stock lines and snapshots folded on a connection of its own; None if it
+    can't see our state.
 
     The rebuild's write transaction keeps other writers out, so a read transaction
     begun now sees the log the rebuild sees; the head position confirms it.
@@ -310,7 +327,10 @@ def fold_stock_beside(location: str, head: int) -> list[tuple] | None:
             return None
         for statement in schema.STOCK_FOLD_SQL:
             conn.execute(statement)
-        return conn.execute(schema.STOCK_FOLD_ROWS).fetchall()
+        stock = conn.execute(schema.STOCK_FOLD_ROWS).fetchall()
+        version = schema.STOCK_COLUMNS.split(", ").index("version")
+        long_streams = [row[:3] for row in stock if snapshot_rows.is_long(row[version])]
+        return FoldedBeside(stock, snapshot_rows.rebuilt(conn, "?", long_streams))
     except sqlite3.Error:
         return None
     finally:

@@ -77,7 +77,12 @@ CREATE UNIQUE INDEX stock_by_store_product ON stock (store, product);
 
 def projection_ddl(suffix: str = "", *, temporary: bool = False) -> str:
     """DDL of today's projection tables, optionally with a suffix for a rebuild,
-    or as temporary tables (this connection's, dropped when it closes) for a check."""
+    or as temporary tables (this connection's, dropped when it closes) for a check.
+
+    ``idempotency_keys`` is WITHOUT ROWID: one b-tree ordered by key, where a rowid
+    table needs a second one for its primary key (a keyed import writes a row per
+    command). Files made before keep their table until the next rebuild.
+    """
     create = "CREATE TEMP TABLE" if temporary else "CREATE TABLE"
     return f"""
 {create} stock{suffix} (
@@ -106,7 +111,7 @@ def projection_ddl(suffix: str = "", *, temporary: bool = False) -> str:
     command_hash TEXT    NOT NULL,
     stream_id    INTEGER NOT NULL,
     position     INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 {create} products{suffix} (
     product TEXT PRIMARY KEY,
     name    TEXT NOT NULL
@@ -236,22 +241,23 @@ def stock_fill_sql(suffix: str = "") -> list[str]:
 def keyed_fill_sql(suffix: str = "") -> list[str]:
     """Statements that compute the projections other than stock into tables with ``suffix``."""
     return [
-        # One pass in log order: a reservation is inserted by its StockReserved and
-        # closed by the StockReleased or ReservationFulfilled that comes later.
+        # One pass in order of reservation id, each reservation's events in log order
+        # (its b-tree then grows at its end): a reservation is inserted by its
+        # StockReserved and closed by the StockReleased or ReservationFulfilled after it.
         f"INSERT INTO reservations{suffix} (reservation_id, stream_id, quantity,"
         " customer, status, created_at, expires_at, closed_at)"
         " SELECT json_extract(data, '$.reservation_id'), stream_id, quantity,"
         " coalesce(json_extract(data, '$.customer'), ''), CASE type WHEN 'StockReserved' THEN 'open'"
         " WHEN 'StockReleased' THEN 'released' ELSE 'fulfilled' END, occurred_at,"
-        " json_extract(data, '$.expires_at'), occurred_at FROM events"
+        " json_extract(data, '$.expires_at'),"
+        " CASE type WHEN 'StockReserved' THEN NULL ELSE occurred_at END FROM events"
         " WHERE type IN ('StockReserved', 'StockReleased', 'ReservationFulfilled')"
-        " ORDER BY position"
+        " ORDER BY 1, position"
         " ON CONFLICT (reservation_id) DO UPDATE SET status = excluded.status,"
         " closed_at = excluded.closed_at",
-        f"UPDATE reservations{suffix} SET closed_at = NULL WHERE status = 'open'",
         f"INSERT INTO idempotency_keys{suffix} (key, command_hash, stream_id, position)"
         " SELECT idempotency_key, command_hash, stream_id, position FROM events"
-        " WHERE idempotency_key IS NOT NULL"
+        " WHERE idempotency_key IS NOT NULL ORDER BY idempotency_key"
         " ON CONFLICT (key) DO UPDATE SET command_hash = excluded.command_hash,"
         " stream_id = excluded.stream_id, position = excluded.position"
         " WHERE excluded.position > position",

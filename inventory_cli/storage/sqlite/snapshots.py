@@ -28,13 +28,14 @@ def write(conn: sqlite3.Connection, rows: Iterable[tuple[int, int, str]]) -> Non
     )
 
 
-def rebuild(conn: sqlite3.Connection) -> None:
+def rebuild(conn: sqlite3.Connection, rows: Iterable[tuple[int, int, str, str]] | None = None) -> None:
     """Replace every snapshot by the fold of its stream (the caller holds the write
-    transaction, and the ``stock`` projection is rebuilt)."""
+    transaction, and the ``stock`` projection is rebuilt); ``rows``: the snapshots
+    folded already (``snapshot_rows.rebuilt``), on another connection of the same state."""
     conn.execute("DELETE FROM snapshots")
     conn.executemany(
         "INSERT INTO snapshots (stream_id, version, state, checksum) VALUES (?, ?, ?, ?)",
-        snapshot_rows.rebuilt(conn, "?"),
+        snapshot_rows.rebuilt(conn, "?") if rows is None else rows,
     )
 
 
