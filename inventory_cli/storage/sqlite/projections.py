@@ -308,6 +308,16 @@ class FoldedBeside(NamedTuple):
     snapshots: list[tuple[int, int, str, str]]
 
 
+def _second_connection(location: str) -> sqlite3.Connection | None:
+    """Another connection to the store's file; None for a database only this one sees."""
+    if location == ":memory:" or "mode=memory" in location:
+        return None
+    try:
+        return sqlite3.connect(location, isolation_level=None, uri=location.startswith("file:"))
+    except sqlite3.Error:
+        return None
+
+
 def fold_beside(location: str, head: int) -> FoldedBeside | None:
     """The stock lines and snapshots folded on a connection of its own; None if it
     can't see our state.
@@ -315,11 +325,8 @@ def fold_beside(location: str, head: int) -> FoldedBeside | None:
     The rebuild's write transaction keeps other writers out, so a read transaction
     begun now sees the log the rebuild sees; the head position confirms it.
     """
-    if location == ":memory:" or "mode=memory" in location:
-        return None
-    try:
-        conn = sqlite3.connect(location, isolation_level=None, uri=location.startswith("file:"))
-    except sqlite3.Error:
+    conn = _second_connection(location)
+    if conn is None:
         return None
     try:
         conn.execute("BEGIN")
@@ -340,11 +347,8 @@ def fold_beside(location: str, head: int) -> FoldedBeside | None:
 def check_beside(location: str) -> tuple[tuple[int, str | None], RebuildReport] | None:
     """check() on a connection of its own, with the head (position, hash) it saw;
     None when a second connection can't see this store's state."""
-    if location == ":memory:" or "mode=memory" in location:
-        return None
-    try:
-        conn = sqlite3.connect(location, isolation_level=None, uri=location.startswith("file:"))
-    except sqlite3.Error:
+    conn = _second_connection(location)
+    if conn is None:
         return None
     try:
         conn.execute("BEGIN")
