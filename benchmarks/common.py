@@ -277,15 +277,19 @@ def code_tag() -> str:
 
 def log_db(rows: int) -> Path:
     """A database holding the generated log of ``rows`` events, imported once by the tool itself."""
-    path = WORK / f"log-{rows}-{code_tag()}.db"
+    return imported_db(WORK / f"log-{rows}-{code_tag()}.db", lambda: log_file(rows), rows)
+
+
+def imported_db(path: Path, source: Callable[[], Path], rows: int) -> Path:
+    """``path``, made once (cached while the schema stays) by the tool importing ``source()``."""
     if path.exists() and _user_version(path) != _code_schema_version():
         remove_db(path)  # migrated by other code since it was built
     if not path.exists():
-        source = log_file(rows)
+        file = source()
         say(f"  building {path.name}: importing {rows:,} rows with the tool (once, cached)…")
         tmp = path.with_name(path.name + ".building")
         remove_db(tmp)
-        took = run([*inventory_argv(), "--db", str(tmp), "import", str(source), "-q"])
+        took = run([*inventory_argv(), "--db", str(tmp), "import", str(file), "-q"])
         # Fold the WAL into the main file so that every later run starts alike.
         import sqlite3
 

@@ -19,7 +19,7 @@ import random
 import shutil
 
 from common import (WORK, interleaved, inventory_argv, median, ratio_result, info_result,
-                    remove_db, run, say, MIB, code_tag, _user_version, _code_schema_version)
+                    remove_db, run, say, MIB, code_tag, imported_db)
 
 LENGTHS = (1_000, 10_000, 100_000, 1_000_000)
 
@@ -63,23 +63,7 @@ def long_streams_file(lengths: tuple[int, ...]) -> "Path":  # noqa: F821
 
 def long_streams_db(lengths: tuple[int, ...]) -> "Path":  # noqa: F821
     path = WORK / f"long-{'-'.join(map(str, lengths))}-{code_tag()}.db"
-    if path.exists() and _user_version(path) != _code_schema_version():
-        remove_db(path)
-    if not path.exists():
-        source = long_streams_file(lengths)
-        say(f"  building {path.name}: importing {sum(lengths):,} rows with the tool (once, cached)…")
-        tmp = path.with_name(path.name + ".building")
-        remove_db(tmp)
-        took = run([*inventory_argv(), "--db", str(tmp), "import", str(source), "-q"])
-        import sqlite3
-
-        conn = sqlite3.connect(tmp)
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.close()
-        tmp.rename(path)
-        remove_db(tmp)
-        say(f"  built in {took.seconds:.1f} s")
-    return path
+    return imported_db(path, lambda: long_streams_file(lengths), sum(lengths))
 
 
 def bench(quick: bool) -> list:
