@@ -77,3 +77,15 @@ def test_the_upgrade_that_adds_snapshots_grants_them_to_the_roles_that_append(in
         with admin_connection() as conn:
             conn.execute(f'DROP OWNED BY "{clerk}"')
             conn.execute(f'DROP ROLE "{clerk}"')
+
+
+def test_a_command_that_crosses_the_snapshot_point_writes_it_with_its_append(invoke, pg_schema: PgSchema, tmp_path):
+    source = tmp_path / "rows.ndjson"
+    source.write_text(long_stream_rows(SNAPSHOT_EVERY - 1))  # one flush below COPY's size: the append function
+    assert invoke("import", source, "-q", json=False, db=pg_schema.url).exit_code == 0
+    assert pg_schema.sql("SELECT count(*) FROM snapshots") == [(0,)]
+    added = data(invoke("add", "HOT", "1", db=pg_schema.url))
+    assert added["version"] == SNAPSHOT_EVERY
+    [(version, state)] = pg_schema.sql("SELECT version, state FROM snapshots")
+    assert version == SNAPSHOT_EVERY and json.loads(state)["on_hand"] == added["on_hand"]
+    assert data(invoke("rebuild-projections", "--check", db=pg_schema.url))["ok"] is True
