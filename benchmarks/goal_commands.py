@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 
-from common import WORK, Result, info_result, interleaved, median, ratio_result, remove_db, say
+from common import SCRIPTS, WORK, Result, info_result, interleaved, median, ratio_result, remove_db, say
 
 PRODUCTS = 500
 CPU: dict[str, list[float]] = {}  # CPU seconds per run: what is left once fsync waits are taken out
@@ -51,41 +51,14 @@ def run_tool(commands, db) -> float:
     return seconds
 
 
-_STOCK_CLASS = []
-
-
 def _stock_aggregate():
-    """The eventsourcing aggregate, defined once (the library registers each class by its topic)."""
-    if _STOCK_CLASS:
-        return _STOCK_CLASS[0]
-    from uuid import NAMESPACE_URL, uuid5
+    """The eventsourcing aggregate that the PostgreSQL benchmark's writers use too."""
+    import sys
 
-    from eventsourcing.domain import Aggregate, event
+    if str(SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(SCRIPTS))
+    from es_stock import Stock
 
-    class Stock(Aggregate):
-        @event("Opened")
-        def __init__(self, product: str, quantity: int):
-            self.product = product
-            self.on_hand = quantity
-
-        @staticmethod
-        def create_id(product: str, quantity: int = 0):
-            return uuid5(NAMESPACE_URL, "/stock/main/" + product)
-
-        @event("Added")
-        def add(self, quantity: int) -> None:
-            self.on_hand += quantity
-
-        def remove(self, quantity: int) -> None:
-            if quantity > self.on_hand:
-                raise ValueError("insufficient stock")
-            self._removed(quantity)
-
-        @event("Removed")
-        def _removed(self, quantity: int) -> None:
-            self.on_hand -= quantity
-
-    _STOCK_CLASS.append(Stock)
     return Stock
 
 

@@ -1,4 +1,4 @@
-"""The eventsourcing aggregate of the PostgreSQL benchmark: one per product, one event per command."""
+"""The eventsourcing aggregate of goal 6 and the PostgreSQL benchmark: one per product, one event per command."""
 
 from __future__ import annotations
 
