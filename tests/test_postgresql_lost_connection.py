@@ -151,16 +151,15 @@ def test_a_command_that_stops_mid_way_loses_its_locks_to_the_idle_timeout(pg_sch
     _fill(pg_schema)
     stalled = open_store(pg_schema.url, create=True)
     stalled.conn.execute("SET idle_in_transaction_session_timeout = 500")  # 60 s in the tool
-    other = open_store(pg_schema.url, create=True, busy_timeout=10)
+    other = open_store(pg_schema.url, create=True, busy_timeout=5)
     try:
         with pytest.raises(Exception):
             with stalled.write([("main", "A")]):
                 stalled.load_stream("main", "A")  # the stream is locked and loaded
                 time.sleep(1.5)  # the process stops here
                 stalled.head_position()
-        started = time.monotonic()
+        # Held for ever, the locks would make this wait out its busy timeout and fail.
         assert run_command(other, AddStock("main", "A", 1)).line.on_hand == 5
-        assert time.monotonic() - started < 5  # not the 10 s busy timeout
     finally:
         stalled.close()
         other.close()
