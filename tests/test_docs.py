@@ -152,10 +152,8 @@ def test_a_follower_runs_the_page_s_command_between_its_lines_and_ends_at_ctrl_c
 def test_a_follower_that_does_not_print_the_page_s_lines_fails_in_time_and_is_ended(page_run, monkeypatch):
     monkeypatch.setattr(doc_follow, "DEADLINE", 3.0)
     consumer = f"doc-{uuid.uuid4().hex[:8]}"
-    started = time.monotonic()
     [problem] = run_page("follow.md", FOLLOWED.format(consumer=consumer, sold=2, code=0), page_run)[0]
     assert "did not all appear within 3 s" in problem and '"quantity": 2' in problem
-    assert time.monotonic() - started < 20
     assert not _processes_naming(consumer)
 
 
